@@ -1,0 +1,85 @@
+"""The one settings object, read from the environment and `.env`, passed down explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.ET", "cs.LG", "cs.NE", "stat.ML")
+ARXIV_QUERY_URL = "https://export.arxiv.org/api/query"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = "sqlite:///data/arxiv-bot.db"
+    arxiv_api_url: str = ARXIV_QUERY_URL
+    arxiv_categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
+    arxiv_lookback_days: int = Field(3, ge=1, le=3650)
+    arxiv_delay_seconds: float = Field(3.0, ge=0)
+    arxiv_page_size: int = Field(200, ge=1, le=2000)
+    arxiv_timeout_seconds: float = Field(30.0, gt=0)
+    arxiv_retries: int = Field(4, ge=0, le=20)
+    relevance_threshold: float = Field(0.5, ge=0, le=1)
+    vocabulary_path: Path | None = None
+    log_level: str = "INFO"
+
+    @field_validator("arxiv_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if not value:
+            raise ValueError("list at least one arXiv category, e.g. cs.LG,stat.ML")
+        for category in value:
+            if not isinstance(category, str) or " " in category or ":" in category:
+                raise ValueError(f"{category!r} is not an arXiv category like cs.LG")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or value == "sqlite:///":
+            raise ValueError("use sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("vocabulary_path")
+    @classmethod
+    def _vocabulary_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {value}")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; the message names it in one line."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning pydantic's multi-line report into one line per bad setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None

@@ -1,0 +1,30 @@
+"""Which arXiv listing day a submission appears in.
+
+arXiv closes each day's submissions at 14:00 US Eastern time, Monday to Friday,
+and mails them that evening (Friday's batch on Sunday); the listing carries the
+next day's date. The curated list this product grew from headed each day with
+that listing date, so the digest and the Markdown export use it too. Holidays
+shift real listings by a day; they are not modelled.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+_EASTERN = ZoneInfo("America/New_York")
+_CUTOFF = time(14, 0)
+
+
+def announcement_date(submitted: datetime) -> date:
+    local = submitted.astimezone(_EASTERN)
+    day = local.date()
+    if local.time() >= _CUTOFF:
+        day += timedelta(days=1)
+    while day.weekday() >= 5:  # weekend submissions join Monday's batch
+        day += timedelta(days=1)
+    # The batch closed on `day` is listed on the next weekday.
+    listing = day + timedelta(days=1)
+    while listing.weekday() >= 5:
+        listing += timedelta(days=1)
+    return listing

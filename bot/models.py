@@ -1,0 +1,92 @@
+"""Plain data passed between the stages; no I/O and no Discord types here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    arxiv_id: str  # without version, e.g. "2510.01339"
+    version: int
+    title: str
+    abstract: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]  # primary category first
+    published: datetime
+    updated: datetime
+    announced: date  # the arXiv listing day the paper first appeared in
+    comment: str | None = None
+    relevance: float | None = None
+    topics: tuple[str, ...] = ()
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}.pdf"
+
+    @property
+    def primary_category(self) -> str:
+        return self.categories[0] if self.categories else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    relevance: float
+    topics: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+class PollOutcome(StrEnum):
+    RUNNING = "running"
+    OK = "ok"  # new or updated papers stored
+    NOTHING = "nothing"  # arXiv answered properly and had nothing new for us
+    FAILED = "failed"  # arXiv could not be read (errors, throttling, malformed pages)
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: PollOutcome
+    reason: str | None
+    requests: int
+    counts: UpsertCounts
+    newest_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    text: str = ""
+    topic: str | None = None
+    category: str | None = None
+    author: str | None = None
+    since: date | None = None
+    until: date | None = None
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DigestDay:
+    """The relevant papers of one listing day, best first."""
+
+    day: date
+    papers: list[Paper] = field(default_factory=list)

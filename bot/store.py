@@ -1,0 +1,511 @@
+"""The database: opening it, applying `migrations/`, and every SQL statement the product runs.
+
+Nothing else in the package writes SQL. Methods take and return the plain
+models in `bot.models`, so callers never see rows or cursors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.models import Classification, Paper, Poll, PollOutcome, UpsertCounts
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{3,})_[\w\-]+\.sql$")
+
+
+class DatabaseTooNewError(Exception):
+    """The database was migrated by a newer release than this code."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def _migrations_dir() -> Path:
+    # In a wheel the SQL ships inside the package; in a checkout it sits at the repo root.
+    packaged = Path(str(resources.files("bot"))) / "migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def load_migrations(directory: Path | None = None) -> list[Migration]:
+    directory = directory or _migrations_dir()
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match:
+            found.append(Migration(int(match.group(1)), path.stem, path.read_text("utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number in {directory}")
+    if not found:
+        raise RuntimeError(f"no migrations found in {directory}")
+    return found
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a script into statements, keeping trigger bodies whole."""
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in current.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {current[:80]!r}")
+    return statements
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _now() -> str:
+    return _iso(datetime.now(UTC))
+
+
+_PAPER_COLUMNS = """
+    p.arxiv_id, p.version, p.title, p.abstract, p.authors, p.categories, p.comment,
+    p.published, p.updated, p.announced, p.relevance,
+    (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics
+"""
+
+
+def _paper(row: sqlite3.Row | tuple[Any, ...]) -> Paper:
+    topics = tuple(sorted(row[11].split(","))) if row[11] else ()
+    return Paper(
+        arxiv_id=row[0],
+        version=row[1],
+        title=row[2],
+        abstract=row[3],
+        authors=tuple(json.loads(row[4])),
+        categories=tuple(json.loads(row[5])),
+        comment=row[6],
+        published=datetime.fromisoformat(row[7]),
+        updated=datetime.fromisoformat(row[8]),
+        announced=date.fromisoformat(row[9]),
+        relevance=row[10],
+        topics=topics,
+    )
+
+
+def _poll(row: tuple[Any, ...]) -> Poll:
+    return Poll(
+        id=row[0],
+        started_at=datetime.fromisoformat(row[1]),
+        finished_at=_from_iso(row[2]),
+        outcome=PollOutcome(row[3]),
+        reason=row[4],
+        requests=row[5],
+        counts=UpsertCounts(new=row[6], updated=row[7], unchanged=row[8]),
+        newest_seen=_from_iso(row[9]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    topic: str | None = None
+    category: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """Extra WHERE clauses over `papers p`."""
+        clauses, params = [], []
+        if self.topic:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM paper_topics t WHERE t.topic = ? AND t.paper_id = p.id)"
+            )
+            params.append(self.topic)
+        if self.category:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM paper_categories c"
+                " WHERE c.category = ? AND c.paper_id = p.id)"
+            )
+            params.append(self.category)
+        if self.since:
+            clauses.append("p.announced >= ?")
+            params.append(self.since.isoformat())
+        if self.until:
+            clauses.append("p.announced <= ?")
+            params.append(self.until.isoformat())
+        return "".join(f" AND {c}" for c in clauses), params
+
+
+# Title matches count most, then authors, then the abstract.
+_BM25 = "bm25(papers_fts, 4.0, 1.0, 2.0)"
+
+
+class Store:
+    """An open database. Use `async with await Store.open(path)` or call `close()`."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA busy_timeout = 10000")
+            store = cls(conn)
+            if migrate:
+                await store.migrate()
+            else:
+                await store.check_schema_current()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+        await self._conn.execute("COMMIT")
+
+    # -- migrations -------------------------------------------------------------------------
+
+    async def schema_versions(self) -> tuple[int, int]:
+        """(version of the database, newest version this code knows)."""
+        await self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        async with self._conn.execute("SELECT max(version) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        current = row[0] if row and row[0] is not None else 0
+        return current, max(m.version for m in load_migrations())
+
+    async def check_schema_current(self) -> None:
+        current, latest = await self.schema_versions()
+        if current > latest:
+            raise DatabaseTooNewError(
+                f"the database is at schema version {current} but this release knows only "
+                f"up to {latest}; upgrade the bot or restore a backup made by this version"
+            )
+        if current < latest:
+            raise DatabaseTooNewError(
+                f"the database is at schema version {current}; run `python -m bot migrate`"
+            )
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations, each with its bookkeeping row in one transaction."""
+        current, latest = await self.schema_versions()
+        if current > latest:
+            await self.check_schema_current()
+        applied = []
+        for migration in load_migrations():
+            if migration.version <= current:
+                continue
+            async with self._transaction() as conn:
+                for statement in _statements(migration.sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, _now()),
+                )
+            log.info("applied migration %s", migration.name)
+            applied.append(migration.name)
+        return applied
+
+    # -- papers -----------------------------------------------------------------------------
+
+    async def upsert_papers(self, papers: Sequence[Paper]) -> UpsertCounts:
+        """Store new papers and newer versions of known ones, in one transaction.
+
+        A newer version replaces the text and is queued for classification again;
+        the listing day and first-seen time stay those of the first version.
+        """
+        counts = UpsertCounts()
+        if not papers:
+            return counts
+        latest: dict[str, Paper] = {}
+        for paper in papers:  # a page can repeat an id; keep the newest version
+            known = latest.get(paper.arxiv_id)
+            if known is None or (paper.version, paper.updated) > (known.version, known.updated):
+                latest[paper.arxiv_id] = paper
+        async with self._transaction() as conn:
+            stored: dict[str, tuple[int, str]] = {}
+            ids = list(latest)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                async with conn.execute(
+                    f"SELECT arxiv_id, version, updated FROM papers WHERE arxiv_id IN ({marks})",
+                    chunk,
+                ) as cur:
+                    async for arxiv_id, version, updated in cur:
+                        stored[arxiv_id] = (version, updated)
+            inserts, updates = [], []
+            first_seen = _now()
+            for paper in latest.values():
+                row = stored.get(paper.arxiv_id)
+                if row is None:
+                    inserts.append(
+                        (
+                            paper.arxiv_id, paper.version, paper.title, paper.abstract,
+                            json.dumps(paper.authors, ensure_ascii=False),
+                            json.dumps(paper.categories), paper.comment,
+                            _iso(paper.published), _iso(paper.updated),
+                            paper.announced.isoformat(), first_seen,
+                        )
+                    )
+                elif (paper.version, _iso(paper.updated)) > row:
+                    updates.append(
+                        (
+                            paper.version, paper.title, paper.abstract,
+                            json.dumps(paper.authors, ensure_ascii=False),
+                            json.dumps(paper.categories), paper.comment,
+                            _iso(paper.updated), paper.arxiv_id,
+                        )
+                    )
+                else:
+                    counts.unchanged += 1
+            await conn.executemany(
+                "INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories,"
+                " comment, published, updated, announced, first_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+            await conn.executemany(
+                "UPDATE papers SET version = ?, title = ?, abstract = ?, authors = ?,"
+                " categories = ?, comment = ?, updated = ?, relevance = NULL, classifier = NULL"
+                " WHERE arxiv_id = ?",
+                updates,
+            )
+            counts.new, counts.updated = len(inserts), len(updates)
+        counts.unchanged += len(papers) - len(latest)
+        return counts
+
+    async def get_paper(self, arxiv_id: str) -> Paper | None:
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?", (arxiv_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _paper(row) if row else None
+
+    async def papers_to_classify(self, classifier: str, limit: int = 1000) -> list[Paper]:
+        """Papers never scored, or scored by another classifier version."""
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p"
+            " WHERE p.classifier IS NULL OR p.classifier != ? LIMIT ?",
+            (classifier, limit),
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def save_classifications(
+        self, results: Iterable[tuple[str, Classification]], classifier: str
+    ) -> int:
+        rows = list(results)
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "UPDATE papers SET relevance = ?, classifier = ? WHERE arxiv_id = ?",
+                [(c.relevance, classifier, arxiv_id) for arxiv_id, c in rows],
+            )
+            await conn.executemany(
+                "DELETE FROM paper_topics"
+                " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
+                [(arxiv_id,) for arxiv_id, _ in rows],
+            )
+            await conn.executemany(
+                "INSERT INTO paper_topics (topic, paper_id)"
+                " SELECT ?, id FROM papers WHERE arxiv_id = ?",
+                [(topic, arxiv_id) for arxiv_id, c in rows for topic in c.topics],
+            )
+        return len(rows)
+
+    async def relevant_papers(
+        self, since: date, until: date, threshold: float, topics: Sequence[str] = ()
+    ) -> list[Paper]:
+        """Relevant papers listed between two days (inclusive), best first."""
+        topic_clause, params = "", [since.isoformat(), until.isoformat(), threshold]
+        if topics:
+            marks = ",".join("?" * len(topics))
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM paper_topics t"
+                f" WHERE t.paper_id = p.id AND t.topic IN ({marks}))"
+            )
+            params.extend(topics)
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p"
+            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ?" + topic_clause +
+            " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
+            params,
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def listing_days(self) -> tuple[date, date] | None:
+        """First and last listing day of the stored papers."""
+        async with self._conn.execute("SELECT min(announced), max(announced) FROM papers") as cur:
+            row = await cur.fetchone()
+        if not row or row[0] is None:
+            return None
+        return date.fromisoformat(row[0]), date.fromisoformat(row[1])
+
+    async def count_papers(self, threshold: float | None = None) -> int:
+        if threshold is None:
+            sql, params = "SELECT count(*) FROM papers", ()
+        else:
+            sql, params = "SELECT count(*) FROM papers WHERE relevance >= ?", (threshold,)
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    # -- search -----------------------------------------------------------------------------
+
+    async def count_matches_up_to(
+        self, match: str, filters: SearchFilters, cap: int
+    ) -> tuple[int, int | None]:
+        """How many papers match (counting no further than `cap`), and the rowid of the
+        `cap`-th newest match. Walking the index in rowid order stops early, unlike ranking."""
+        where, params = filters.sql()
+        async with self._conn.execute(
+            "SELECT f.rowid FROM papers_fts f JOIN papers p ON p.id = f.rowid"
+            " WHERE papers_fts MATCH ?" + where +
+            " ORDER BY f.rowid DESC LIMIT ?",
+            [match, *params, cap],
+        ) as cur:
+            rows = await cur.fetchall()
+        return len(rows), (rows[-1][0] if rows else None)
+
+    async def search_ranked(
+        self,
+        match: str,
+        filters: SearchFilters,
+        limit: int,
+        offset: int,
+        min_rowid: int | None = None,
+    ) -> list[Paper]:
+        """Best bm25 matches, optionally among rows at or above `min_rowid` only."""
+        where, params = filters.sql()
+        if min_rowid is not None:
+            where += " AND f.rowid >= ?"
+            params.append(min_rowid)
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM"
+            f" (SELECT f.rowid AS id, {_BM25} AS score FROM papers_fts f"
+            "   JOIN papers p ON p.id = f.rowid"
+            "   WHERE papers_fts MATCH ?" + where + " ORDER BY score LIMIT ? OFFSET ?) m"
+            " JOIN papers p ON p.id = m.id ORDER BY m.score, p.id DESC",
+            [match, *params, limit, offset],
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def search_unranked(
+        self, filters: SearchFilters, limit: int, offset: int
+    ) -> list[Paper]:
+        """Newest, then most relevant, papers matching only filters (no text)."""
+        where, params = filters.sql()
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE 1 = 1" + where +
+            " ORDER BY p.announced DESC, p.relevance DESC, p.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def search_reference_bm25(self, match: str, limit: int) -> list[str]:
+        """Plain FTS5 ranked by bm25 over every match: the baseline `bench/` compares against."""
+        async with self._conn.execute(
+            f"SELECT p.arxiv_id FROM papers_fts f JOIN papers p ON p.id = f.rowid"
+            f" WHERE papers_fts MATCH ? ORDER BY {_BM25} LIMIT ?",
+            (match, limit),
+        ) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    # -- polls ------------------------------------------------------------------------------
+
+    async def start_poll(self) -> int:
+        async with self._transaction() as conn:
+            # A poll still "running" was cut off by a crash or a kill: say so.
+            await conn.execute(
+                "UPDATE polls SET outcome = 'failed', finished_at = ?,"
+                " reason = 'interrupted (the process stopped during the poll)'"
+                " WHERE outcome = 'running'",
+                (_now(),),
+            )
+            cur = await conn.execute("INSERT INTO polls (started_at) VALUES (?)", (_now(),))
+            poll_id = cur.lastrowid
+        assert poll_id is not None
+        return poll_id
+
+    async def record_poll_progress(self, poll_id: int, requests: int, counts: UpsertCounts) -> None:
+        await self._conn.execute(
+            "UPDATE polls SET requests = ?, new = ?, updated = ?, unchanged = ? WHERE id = ?",
+            (requests, counts.new, counts.updated, counts.unchanged, poll_id),
+        )
+
+    async def finish_poll(
+        self,
+        poll_id: int,
+        outcome: PollOutcome,
+        requests: int,
+        counts: UpsertCounts,
+        reason: str | None = None,
+        newest_seen: datetime | None = None,
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE polls SET finished_at = ?, outcome = ?, reason = ?, requests = ?, new = ?,"
+            " updated = ?, unchanged = ?, newest_seen = ? WHERE id = ?",
+            (
+                _now(), outcome.value, reason, requests, counts.new, counts.updated,
+                counts.unchanged, _iso(newest_seen) if newest_seen else None, poll_id,
+            ),
+        )
+
+    async def covered_until(self) -> datetime | None:
+        """The newest arXiv `updated` stamp up to which a poll read everything."""
+        async with self._conn.execute(
+            "SELECT max(newest_seen) FROM polls WHERE outcome IN ('ok', 'nothing')"
+        ) as cur:
+            row = await cur.fetchone()
+        return _from_iso(row[0]) if row else None
+
+    async def recent_polls(self, limit: int = 10) -> list[Poll]:
+        async with self._conn.execute(
+            "SELECT id, started_at, finished_at, outcome, reason, requests, new, updated,"
+            " unchanged, newest_seen FROM polls ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [_poll(row) for row in await cur.fetchall()]

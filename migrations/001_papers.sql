@@ -1,0 +1,86 @@
+-- 001: papers, their topics and categories, a full-text index kept in sync by
+-- triggers, and a record of every arXiv poll.
+-- Why triggers: the FTS index must never drift from the rows, whoever writes them.
+
+CREATE TABLE papers (
+    id          INTEGER PRIMARY KEY,
+    arxiv_id    TEXT NOT NULL UNIQUE,          -- without version
+    version     INTEGER NOT NULL,
+    title       TEXT NOT NULL,
+    abstract    TEXT NOT NULL,
+    authors     TEXT NOT NULL,                 -- JSON array of names, in order
+    categories  TEXT NOT NULL,                 -- JSON array, primary first
+    comment     TEXT,
+    published   TEXT NOT NULL,                 -- ISO 8601 UTC, first version
+    updated     TEXT NOT NULL,                 -- ISO 8601 UTC, this version
+    announced   TEXT NOT NULL,                 -- YYYY-MM-DD listing day
+    first_seen  TEXT NOT NULL,
+    relevance   REAL,                          -- NULL until classified
+    classifier  TEXT                           -- version of the classifier that scored it
+);
+
+CREATE INDEX papers_by_day ON papers (announced, relevance);
+CREATE INDEX papers_by_classifier ON papers (classifier);
+
+CREATE TABLE paper_topics (
+    topic     TEXT NOT NULL,
+    paper_id  INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    PRIMARY KEY (topic, paper_id)
+) WITHOUT ROWID;
+CREATE INDEX paper_topics_by_paper ON paper_topics (paper_id);
+
+CREATE TABLE paper_categories (
+    category  TEXT NOT NULL,
+    paper_id  INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+    PRIMARY KEY (category, paper_id)
+) WITHOUT ROWID;
+CREATE INDEX paper_categories_by_paper ON paper_categories (paper_id);
+
+CREATE VIRTUAL TABLE papers_fts USING fts5 (
+    title, abstract, authors,
+    content = 'papers', content_rowid = 'id',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER papers_fts_insert AFTER INSERT ON papers BEGIN
+    INSERT INTO papers_fts (rowid, title, abstract, authors)
+    VALUES (new.id, new.title, new.abstract, new.authors);
+END;
+
+CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers BEGIN
+    INSERT INTO papers_fts (papers_fts, rowid, title, abstract, authors)
+    VALUES ('delete', old.id, old.title, old.abstract, old.authors);
+END;
+
+CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, abstract, authors ON papers BEGIN
+    INSERT INTO papers_fts (papers_fts, rowid, title, abstract, authors)
+    VALUES ('delete', old.id, old.title, old.abstract, old.authors);
+    INSERT INTO papers_fts (rowid, title, abstract, authors)
+    VALUES (new.id, new.title, new.abstract, new.authors);
+END;
+
+CREATE TRIGGER paper_categories_insert AFTER INSERT ON papers BEGIN
+    INSERT INTO paper_categories (category, paper_id)
+    SELECT DISTINCT value, new.id FROM json_each(new.categories);
+END;
+
+CREATE TRIGGER paper_categories_update AFTER UPDATE OF categories ON papers BEGIN
+    DELETE FROM paper_categories WHERE paper_id = new.id;
+    INSERT INTO paper_categories (category, paper_id)
+    SELECT DISTINCT value, new.id FROM json_each(new.categories);
+END;
+
+CREATE TABLE polls (
+    id           INTEGER PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    finished_at  TEXT,
+    outcome      TEXT NOT NULL DEFAULT 'running'
+                 CHECK (outcome IN ('running', 'ok', 'nothing', 'failed')),
+    reason       TEXT,
+    requests     INTEGER NOT NULL DEFAULT 0,
+    new          INTEGER NOT NULL DEFAULT 0,
+    updated      INTEGER NOT NULL DEFAULT 0,
+    unchanged    INTEGER NOT NULL DEFAULT 0,
+    newest_seen  TEXT        -- newest `updated` stamp covered; set only by a complete poll
+);
+CREATE INDEX polls_by_outcome ON polls (outcome, id);

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.store import Store
+from tests.fake_arxiv import FakeArxiv
+
+
+@pytest.fixture
+def fake_arxiv() -> Iterator[FakeArxiv]:
+    server = FakeArxiv().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_arxiv: FakeArxiv, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Tests never read a developer's .env.
+    monkeypatch.chdir(tmp_path)
+    return load_settings(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        arxiv_api_url=fake_arxiv.url,
+        arxiv_delay_seconds=0,
+        arxiv_page_size=50,
+        arxiv_lookback_days=3650,
+        arxiv_retries=2,
+        arxiv_timeout_seconds=2,
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    db = await Store.open(settings.database_path)
+    yield db
+    await db.close()

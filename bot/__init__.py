@@ -1,3 +1,3 @@
-"""arXiv efficiency digest: ingest, classify, search and deliver papers about efficient deep learning."""
+"""arXiv efficiency digest: ingest, classify, search and deliver efficient-deep-learning papers."""
 
 __version__ = "0.1.0"

@@ -188,7 +188,11 @@ async def _fetch_with_retries(
             backoff = max(backoff, listing.retry_after or 0.0) * (1 + random.random() / 4)
             log.warning(
                 "arxiv request failed offset=%d attempt=%d/%d reason=%s; retrying in %.1fs",
-                start, attempt, attempts, reason, backoff,
+                start,
+                attempt,
+                attempts,
+                reason,
+                backoff,
             )
             await asyncio.sleep(backoff)
     raise AssertionError("unreachable")
@@ -273,7 +277,10 @@ async def poll_arxiv(
         progress.requests = listing.requests_made
         await asyncio.shield(
             store.finish_poll(
-                poll_id, PollOutcome.FAILED, progress.requests, progress.counts,
+                poll_id,
+                PollOutcome.FAILED,
+                progress.requests,
+                progress.counts,
                 "interrupted before the end of the listing",
             )
         )
@@ -284,7 +291,12 @@ async def poll_arxiv(
     await store.finish_poll(poll_id, outcome, progress.requests, counts, None, newest_seen)
     log.info(
         "poll %d %s requests=%d new=%d updated=%d unchanged=%d",
-        poll_id, outcome.value, progress.requests, counts.new, counts.updated, counts.unchanged,
+        poll_id,
+        outcome.value,
+        progress.requests,
+        counts.new,
+        counts.updated,
+        counts.unchanged,
     )
     return PollReport(poll_id, outcome, None, progress.requests, counts)
 

@@ -285,20 +285,30 @@ class Store:
                 if row is None:
                     inserts.append(
                         (
-                            paper.arxiv_id, paper.version, paper.title, paper.abstract,
+                            paper.arxiv_id,
+                            paper.version,
+                            paper.title,
+                            paper.abstract,
                             json.dumps(paper.authors, ensure_ascii=False),
-                            json.dumps(paper.categories), paper.comment,
-                            _iso(paper.published), _iso(paper.updated),
-                            paper.announced.isoformat(), first_seen,
+                            json.dumps(paper.categories),
+                            paper.comment,
+                            _iso(paper.published),
+                            _iso(paper.updated),
+                            paper.announced.isoformat(),
+                            first_seen,
                         )
                     )
                 elif (paper.version, _iso(paper.updated)) > row:
                     updates.append(
                         (
-                            paper.version, paper.title, paper.abstract,
+                            paper.version,
+                            paper.title,
+                            paper.abstract,
                             json.dumps(paper.authors, ensure_ascii=False),
-                            json.dumps(paper.categories), paper.comment,
-                            _iso(paper.updated), paper.arxiv_id,
+                            json.dumps(paper.categories),
+                            paper.comment,
+                            _iso(paper.updated),
+                            paper.arxiv_id,
                         )
                     )
                 else:
@@ -370,8 +380,9 @@ class Store:
             params.extend(topics)
         async with self._conn.execute(
             f"SELECT {_PAPER_COLUMNS} FROM papers p"
-            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ?" + topic_clause +
-            " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
+            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ?"
+            + topic_clause
+            + " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
             params,
         ) as cur:
             return [_paper(row) for row in await cur.fetchall()]
@@ -395,20 +406,18 @@ class Store:
 
     # -- search -----------------------------------------------------------------------------
 
-    async def count_matches_up_to(
-        self, match: str, filters: SearchFilters, cap: int
-    ) -> tuple[int, int | None]:
-        """How many papers match (counting no further than `cap`), and the rowid of the
-        `cap`-th newest match. Walking the index in rowid order stops early, unlike ranking."""
+    async def newest_match_rowids(
+        self, match: str, filters: SearchFilters, limit: int
+    ) -> list[int]:
+        """Row ids of the newest matches, newest first. Walking the index in rowid order
+        stops after `limit` rows, unlike ranking, which must score every match."""
         where, params = filters.sql()
         async with self._conn.execute(
             "SELECT f.rowid FROM papers_fts f JOIN papers p ON p.id = f.rowid"
-            " WHERE papers_fts MATCH ?" + where +
-            " ORDER BY f.rowid DESC LIMIT ?",
-            [match, *params, cap],
+            " WHERE papers_fts MATCH ?" + where + " ORDER BY f.rowid DESC LIMIT ?",
+            [match, *params, limit],
         ) as cur:
-            rows = await cur.fetchall()
-        return len(rows), (rows[-1][0] if rows else None)
+            return [row[0] for row in await cur.fetchall()]
 
     async def search_ranked(
         self,
@@ -433,14 +442,13 @@ class Store:
         ) as cur:
             return [_paper(row) for row in await cur.fetchall()]
 
-    async def search_unranked(
-        self, filters: SearchFilters, limit: int, offset: int
-    ) -> list[Paper]:
+    async def search_unranked(self, filters: SearchFilters, limit: int, offset: int) -> list[Paper]:
         """Newest, then most relevant, papers matching only filters (no text)."""
         where, params = filters.sql()
         async with self._conn.execute(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE 1 = 1" + where +
-            " ORDER BY p.announced DESC, p.relevance DESC, p.id DESC LIMIT ? OFFSET ?",
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE 1 = 1"
+            + where
+            + " ORDER BY p.announced DESC, p.relevance DESC, p.id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ) as cur:
             return [_paper(row) for row in await cur.fetchall()]
@@ -489,8 +497,15 @@ class Store:
             "UPDATE polls SET finished_at = ?, outcome = ?, reason = ?, requests = ?, new = ?,"
             " updated = ?, unchanged = ?, newest_seen = ? WHERE id = ?",
             (
-                _now(), outcome.value, reason, requests, counts.new, counts.updated,
-                counts.unchanged, _iso(newest_seen) if newest_seen else None, poll_id,
+                _now(),
+                outcome.value,
+                reason,
+                requests,
+                counts.new,
+                counts.updated,
+                counts.unchanged,
+                _iso(newest_seen) if newest_seen else None,
+                poll_id,
             ),
         )
 

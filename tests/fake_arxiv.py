@@ -104,17 +104,20 @@ class FakeArxiv:
     def _select(self, query: dict[str, list[str]]) -> tuple[list[ET.Element], int]:
         search = query.get("search_query", [""])[0]
         wanted = {part.split(":", 1)[1] for part in search.split() if part.startswith("cat:")}
-        key = "updated" if query.get("sortBy", ["relevance"])[0] == "lastUpdatedDate" else "published"
+        key = (
+            "updated" if query.get("sortBy", ["relevance"])[0] == "lastUpdatedDate" else "published"
+        )
         descending = query.get("sortOrder", ["descending"])[0] == "descending"
         with self._lock:
             chosen = [
                 e
                 for e in self.entries
-                if not wanted
-                or wanted & {c.get("term") for c in e.findall(f"{{{ATOM}}}category")}
+                if not wanted or wanted & {c.get("term") for c in e.findall(f"{{{ATOM}}}category")}
             ]
         chosen.sort(
-            key=lambda e: datetime.fromisoformat(e.findtext(f"{{{ATOM}}}{key}").replace("Z", "+00:00")),
+            key=lambda e: datetime.fromisoformat(
+                e.findtext(f"{{{ATOM}}}{key}").replace("Z", "+00:00")
+            ),
             reverse=descending,
         )
         start = int(query.get("start", ["0"])[0])

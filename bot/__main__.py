@@ -1,0 +1,228 @@
+"""Command line: `python -m bot COMMAND`. Builds Settings once and passes them down."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+
+from bot.classify import TOPICS, Classifier, load_vocabulary
+from bot.config import Settings, SettingsError, load_settings
+from bot.digest import (
+    digest_for_day,
+    export_markdown,
+    first_authors,
+    latest_listing_day,
+    render_terminal,
+)
+from bot.ingest import PollProgress
+from bot.models import Poll, PollOutcome, SearchQuery
+from bot.pipeline import classify_pending, run_cycle
+from bot.search import SearchError, search_papers
+from bot.store import DatabaseTooNewError, Store
+
+log = logging.getLogger("bot")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-10-03") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="arXiv efficiency digest: fetch, classify, search and export papers.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("fetch", help="poll arXiv once, store and classify new papers")
+    status = commands.add_parser("status", help="show the last polls and what is stored")
+    status.add_argument("--limit", type=int, default=10, help="how many polls to show")
+    search = commands.add_parser("search", help="search every stored paper")
+    search.add_argument(
+        "query", nargs="?", default="", help="words, a phrase in quotes, or an arXiv id/URL"
+    )
+    search.add_argument("--topic", choices=TOPICS)
+    search.add_argument("--category", help="arXiv category, e.g. cs.LG")
+    search.add_argument("--author")
+    search.add_argument("--since", type=_date, help="listed on or after YYYY-MM-DD")
+    search.add_argument("--until", type=_date, help="listed on or before YYYY-MM-DD")
+    search.add_argument("--limit", type=int, default=10)
+    digest = commands.add_parser("digest", help="print the relevant papers of one listing day")
+    digest.add_argument("--date", type=_date, help="listing day (default: the latest stored)")
+    export = commands.add_parser(
+        "export-markdown", help="write the archive in the curated list's Markdown format"
+    )
+    export.add_argument("--output", type=Path, default=Path("papers.md"))
+    commands.add_parser("migrate", help="create or upgrade the database")
+    commands.add_parser("classify", help="score papers not yet scored by the current vocabulary")
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        stream=sys.stderr,
+    )
+    # The arxiv client logs every page at INFO with the full URL; our own lines say it once.
+    logging.getLogger("arxiv").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _print_progress(progress: PollProgress) -> None:
+    reached = progress.reached.strftime("%Y-%m-%d %H:%M") if progress.reached else "-"
+    c = progress.counts
+    print(
+        f"  page {progress.pages}: {c.new} new, {c.updated} updated, {c.unchanged} unchanged"
+        f" (reached {reached} UTC)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    print("Polling arXiv...", file=sys.stderr, flush=True)
+    report = await run_cycle(store, settings, classifier, on_progress=_print_progress)
+    c = report.counts
+    summary = (
+        f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged, {report.requests} requests"
+    )
+    if report.outcome is PollOutcome.FAILED:
+        print(f"Poll failed: {report.reason}. Stored so far: {summary}.")
+        return 1
+    if report.outcome is PollOutcome.NOTHING:
+        print(f"Nothing new on arXiv since the last poll ({summary}).")
+    else:
+        print(f"Poll done: {summary}.")
+    return 0
+
+
+def _format_poll(poll: Poll) -> str:
+    started = poll.started_at.strftime("%Y-%m-%d %H:%M")
+    took = ""
+    if poll.finished_at:
+        took = f" in {(poll.finished_at - poll.started_at).total_seconds():.0f}s"
+    c = poll.counts
+    line = (
+        f"#{poll.id} {started} UTC{took}: {poll.outcome.value}, {poll.requests} requests, "
+        f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged"
+    )
+    return line + (f" ({poll.reason})" if poll.reason else "")
+
+
+async def cmd_status(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    polls = await store.recent_polls(args.limit)
+    total = await store.count_papers()
+    relevant = await store.count_papers(settings.relevance_threshold)
+    span = await store.listing_days()
+    print(f"Papers stored: {total:,} ({relevant:,} relevant)")
+    if span:
+        print(f"Listing days: {span[0]} to {span[1]}")
+    print("Last polls:" if polls else "No polls yet: run `python -m bot fetch`.")
+    for poll in polls:
+        print("  " + _format_poll(poll))
+    return 0
+
+
+async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    query = SearchQuery(
+        text=args.query,
+        topic=args.topic,
+        category=args.category,
+        author=args.author,
+        since=args.since,
+        until=args.until,
+        limit=max(1, min(args.limit, 100)),
+    )
+    try:
+        result = await search_papers(store, query)
+    except SearchError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if not result.papers:
+        print("No papers found.")
+        return 0
+    if result.mode == "any-term":
+        print("No paper has every word; papers with some of them:")
+    for rank, paper in enumerate(result.papers, 1):
+        topics = f" [{', '.join(paper.topics)}]" if paper.topics else ""
+        print(f"{rank:>2}. {paper.title}{topics}")
+        print(f"    {first_authors(paper)} | {paper.announced} | {paper.abs_url}")
+    return 0
+
+
+async def cmd_digest(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    day = args.date or await latest_listing_day(store)
+    if day is None:
+        print("No papers stored yet: run `python -m bot fetch` first.")
+        return 0
+    print(render_terminal(await digest_for_day(store, day, settings.relevance_threshold)))
+    return 0
+
+
+async def cmd_export(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    count = await export_markdown(store, args.output, settings.relevance_threshold)
+    print(f"Wrote {count} papers to {args.output}")
+    return 0
+
+
+async def cmd_migrate(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    current, _ = await store.schema_versions()
+    print(f"Database {settings.database_path} is at schema version {current}.")
+    return 0
+
+
+async def cmd_classify(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    count = await classify_pending(store, classifier)
+    print(f"Classified {count} papers with {classifier.version}.")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[int]]] = {
+    "fetch": cmd_fetch,
+    "status": cmd_status,
+    "search": cmd_search,
+    "digest": cmd_digest,
+    "export-markdown": cmd_export,
+    "migrate": cmd_migrate,
+    "classify": cmd_classify,
+}
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    async with await Store.open(settings.database_path) as store:
+        return await COMMANDS[args.command](store, settings, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        return asyncio.run(_run(settings, args))
+    except DatabaseTooNewError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the user; the traceback goes to the log at DEBUG
+        log.debug("command failed", exc_info=True)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""One cycle of the service: poll arXiv, store, then score whatever is not yet scored."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.classify import Classifier
+from bot.config import Settings
+from bot.ingest import PollProgress, PollReport, poll_arxiv
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def classify_pending(store: Store, classifier: Classifier, batch: int = 1000) -> int:
+    """Score papers never scored, or scored by an older vocabulary. Returns how many."""
+    done = 0
+    while papers := await store.papers_to_classify(classifier.version, batch):
+        # Scoring is CPU work; keep it off the event loop.
+        results = await asyncio.to_thread(
+            lambda batch=papers: [(p.arxiv_id, classifier.classify_paper(p)) for p in batch]
+        )
+        done += await store.save_classifications(results, classifier.version)
+    if done:
+        log.info("classified %d papers classifier=%s", done, classifier.version)
+    return done
+
+
+async def run_cycle(
+    store: Store,
+    settings: Settings,
+    classifier: Classifier,
+    on_progress: Callable[[PollProgress], None] | None = None,
+) -> PollReport:
+    report = await poll_arxiv(store, settings, on_progress=on_progress)
+    # Classify even after a failed poll: the pages it did store deserve scores.
+    await classify_pending(store, classifier)
+    return report

@@ -97,7 +97,9 @@ def validate(query: SearchQuery) -> SearchFilters:
     return SearchFilters(query.topic, query.category, query.since, query.until)
 
 
-async def search_papers(store: Store, query: SearchQuery) -> SearchResult:
+async def search_papers(
+    store: Store, query: SearchQuery, rank_window: int = RANK_WINDOW
+) -> SearchResult:
     """Run a search; raises SearchError with a message for the user when it cannot."""
     filters = validate(query)
     text = query.text.strip()
@@ -114,22 +116,22 @@ async def search_papers(store: Store, query: SearchQuery) -> SearchResult:
             await store.search_unranked(filters, query.limit, query.offset), SearchMode.FILTERS
         )
     match = match_expression(terms, query.author)
-    papers, mode = await _ranked(store, match, filters, query)
+    papers, mode = await _ranked(store, match, filters, query, rank_window)
     if not papers and len(terms) > 1 and query.offset == 0:
         match = match_expression(terms, query.author, any_term=True)
-        papers, _ = await _ranked(store, match, filters, query)
+        papers, _ = await _ranked(store, match, filters, query, rank_window)
         mode = SearchMode.ANY_TERM
     return SearchResult(papers, mode, terms)
 
 
 async def _ranked(
-    store: Store, match: str, filters: SearchFilters, query: SearchQuery
+    store: Store, match: str, filters: SearchFilters, query: SearchQuery, window: int
 ) -> tuple[list[Paper], SearchMode]:
-    newest = await store.newest_match_rowids(match, filters, RANK_WINDOW + 1)
-    if len(newest) <= RANK_WINDOW:
+    newest = await store.newest_match_rowids(match, filters, window + 1)
+    if len(newest) <= window:
         papers = await store.search_ranked(match, filters, query.limit, query.offset)
         return papers, SearchMode.RANKED
     papers = await store.search_ranked(
-        match, filters, query.limit, query.offset, min_rowid=newest[RANK_WINDOW - 1]
+        match, filters, query.limit, query.offset, min_rowid=newest[window - 1]
     )
     return papers, SearchMode.NEWEST_RANKED

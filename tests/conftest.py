@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -8,6 +8,21 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.store import Store
 from tests.fake_arxiv import FakeArxiv
+
+REPORT_LINES: list[str] = []
+
+
+@pytest.fixture
+def report_line() -> Callable[[str], None]:
+    """Lines (like classifier quality) printed at the end of every test run."""
+    return REPORT_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if REPORT_LINES:
+        terminalreporter.section("figures")
+        for line in REPORT_LINES:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

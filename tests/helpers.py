@@ -1,0 +1,78 @@
+"""Building papers and filled stores for tests, from the real fixtures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from bot.arxiv_ids import split_version
+from bot.listing import announcement_date
+from bot.models import Paper
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def make_paper(
+    arxiv_id: str,
+    title: str,
+    abstract: str = "An abstract.",
+    *,
+    authors: tuple[str, ...] = ("Ada Lovelace",),
+    categories: tuple[str, ...] = ("cs.LG",),
+    day: date = date(2025, 11, 12),
+    version: int = 1,
+) -> Paper:
+    # Submitted on the previous weekday, before arXiv's 14:00 ET cutoff: listed on `day`.
+    before = day - timedelta(days=1)
+    while before.weekday() >= 5:
+        before -= timedelta(days=1)
+    submitted = datetime(before.year, before.month, before.day, 13, tzinfo=UTC)
+    assert announcement_date(submitted) == day, f"{day} is not a listing day"
+    return Paper(
+        arxiv_id=arxiv_id,
+        version=version,
+        title=title,
+        abstract=abstract,
+        authors=authors,
+        categories=categories,
+        published=submitted,
+        updated=submitted,
+        announced=announcement_date(submitted),
+    )
+
+
+def fixture_papers(day: str) -> list[Paper]:
+    """The labelled day's papers as the poller would store them."""
+    papers = []
+    for index, line in enumerate((FIXTURES / "arxiv" / f"{day}.jsonl").read_text().splitlines()):
+        row = json.loads(line)
+        arxiv_id, version = split_version(row["id"])
+        submitted = datetime.fromisoformat(day).replace(tzinfo=UTC) - timedelta(
+            days=1, hours=-13, minutes=-index
+        )
+        papers.append(
+            Paper(
+                arxiv_id=arxiv_id,
+                version=version,
+                title=" ".join(row["title"].split()),
+                abstract=" ".join(row["summary"].split()),
+                authors=tuple(row["authors"]),
+                categories=tuple(c for c in row["categories"] if " " not in c),
+                published=submitted,
+                updated=submitted,
+                announced=announcement_date(submitted),
+                comment=row["comment"],
+            )
+        )
+    return papers
+
+
+def fixture_labels(day: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    labels = {}
+    lines = (FIXTURES / "arxiv" / f"labels-{day}.tsv").read_text().splitlines()[1:]
+    for line in lines:
+        arxiv_id, relevant, *topics = line.split("\t")
+        tags = tuple(t for t in (topics[0].split(",") if topics else []) if t)
+        labels[arxiv_id] = (relevant == "1", tags)
+    return labels

@@ -1,0 +1,183 @@
+"""Search over a real SQLite file: ranking, filters, ids, and hostile text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.classify import Classifier, load_vocabulary
+from bot.models import SearchQuery
+from bot.pipeline import classify_pending
+from bot.search import SearchError, SearchMode, query_terms, search_papers
+from bot.store import Store
+from tests.helpers import fixture_papers, make_paper
+
+
+@pytest.fixture
+async def archive(store: Store) -> Store:
+    await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
+    await classify_pending(store, Classifier(load_vocabulary()))
+    return store
+
+
+async def ids(store: Store, **query: object) -> list[str]:
+    result = await search_papers(store, SearchQuery(**query))  # type: ignore[arg-type]
+    return [p.arxiv_id for p in result.papers]
+
+
+async def test_finds_papers_by_words_and_ranks_title_matches_first(store: Store) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2511.00001", "A study of reading", "We use speculative decoding once."),
+            make_paper("2511.00002", "Speculative decoding at scale", "Drafts and verifies."),
+            make_paper("2511.00003", "Unrelated", "Nothing about it."),
+        ]
+    )
+    assert await ids(store, text="speculative decoding") == ["2511.00002", "2511.00001"]
+
+
+async def test_phrases_stems_and_hyphens(archive: Store) -> None:
+    speculative = await ids(archive, text='"speculative decoding"')
+    assert "2510.01336" in speculative  # HiSpec: Hierarchical Speculative Decoding
+    assert "2510.02128" in speculative  # The Disparate Impacts of Speculative Decoding
+    # `low-rank` is a phrase, not the column filter FTS5 would read it as.
+    assert await ids(archive, text="low-rank") != []
+    # Porter stemming: "quantized" finds papers that say "quantization".
+    assert "2511.07842" in await ids(archive, text="quantized")
+
+
+async def test_an_arxiv_id_or_url_finds_that_paper(archive: Store) -> None:
+    for text in (
+        "2511.08360",
+        "2511.08360v3",
+        "arXiv:2511.08360",
+        "https://arxiv.org/abs/2511.08360v1",
+        "https://arxiv.org/pdf/2511.08360.pdf",
+    ):
+        result = await search_papers(archive, SearchQuery(text=text))
+        assert result.mode is SearchMode.ID
+        assert [p.arxiv_id for p in result.papers] == ["2511.08360"], text
+    assert await ids(archive, text="2601.99999") == []
+
+
+async def test_filters_narrow_results(archive: Store) -> None:
+    by_topic = await ids(archive, text="model", topic="quantization", limit=100)
+    assert by_topic and "2511.08360" in by_topic
+    for arxiv_id in by_topic:
+        paper = await archive.get_paper(arxiv_id)
+        assert paper is not None and "quantization" in paper.topics
+    in_category = await ids(archive, text="model", category="cs.CV", limit=100)
+    assert in_category
+    for arxiv_id in in_category:
+        paper = await archive.get_paper(arxiv_id)
+        assert paper is not None and "cs.CV" in paper.categories
+    assert await ids(archive, text="compression", author="Nikita Dvornik") == ["2511.08360"]
+    assert await ids(archive, author="Dvornik") == ["2511.08360"]
+    november = await ids(archive, text="language", since=date(2025, 11, 1), limit=100)
+    assert november and all(i.startswith("2511.") for i in november)
+    october = await ids(archive, text="language", until=date(2025, 10, 31), limit=100)
+    assert october and all(i.startswith("2510.") for i in october)
+
+
+async def test_filters_without_text_list_newest_first(archive: Store) -> None:
+    result = await search_papers(archive, SearchQuery(topic="pruning", limit=50))
+    assert result.mode is SearchMode.FILTERS
+    days = [p.announced for p in result.papers]
+    assert days and days == sorted(days, reverse=True)
+
+
+async def test_no_paper_with_every_word_falls_back_to_any_word(archive: Store) -> None:
+    result = await search_papers(archive, SearchQuery(text="speculative xylophonic"))
+    assert result.mode is SearchMode.ANY_TERM
+    assert "2510.01336" in [p.arxiv_id for p in result.papers]
+
+
+async def test_pages_do_not_overlap(archive: Store) -> None:
+    first = await ids(archive, text="language models", limit=5)
+    second = await ids(archive, text="language models", limit=5, offset=5)
+    assert len(first) == len(second) == 5
+    assert not set(first) & set(second)
+
+
+async def test_broad_queries_rank_only_the_newest_matches(store: Store) -> None:
+    older = [
+        make_paper(f"2510.{i:05d}", "Pruning pruning pruning", day=date(2025, 10, 3))
+        for i in range(10)
+    ]
+    newer = [
+        make_paper(f"2511.{i:05d}", "A note on pruning", day=date(2025, 11, 12)) for i in range(10)
+    ]
+    await store.upsert_papers(older)
+    await store.upsert_papers(newer)
+    full = await search_papers(store, SearchQuery(text="pruning", limit=5), rank_window=50)
+    assert full.mode is SearchMode.RANKED
+    assert all(p.arxiv_id.startswith("2510.") for p in full.papers)  # best bm25: 3x the word
+    windowed = await search_papers(store, SearchQuery(text="pruning", limit=5), rank_window=10)
+    assert windowed.mode is SearchMode.NEWEST_RANKED
+    assert all(p.arxiv_id.startswith("2511.") for p in windowed.papers)
+
+
+HOSTILE = [
+    '"',
+    '""',
+    '"unclosed phrase',
+    "*",
+    "-",
+    "- pruning",
+    ":",
+    "title:pruning",
+    "authors:",
+    "NEAR(a b)",
+    "NEAR",
+    "AND",
+    "OR OR OR",
+    "NOT pruning",
+    "a AND OR b",
+    "(((",
+    ")",
+    "^x",
+    "'; DROP TABLE papers; --",
+    "1 OR 1=1",
+    "🔥🔥🔥",
+    "量子化",
+    "pruning 🔥",
+    "\x00",
+    "\\",
+    "{title}: x",
+    "low-rank*",
+    "col:umn:s",
+    "%",
+    "_",
+    "rank",
+    "bm25(papers_fts)",
+    " ",
+    "x" * 300,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_any_text_gives_results_or_a_clear_message(archive: Store, text: str) -> None:
+    try:
+        result = await search_papers(archive, SearchQuery(text=text))
+    except SearchError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert isinstance(result.papers, list)
+    assert await archive.count_papers() == 351  # nothing was dropped
+
+
+async def test_overlong_and_bad_filters_get_clear_messages(archive: Store) -> None:
+    with pytest.raises(SearchError, match="5,000 characters"):
+        await search_papers(archive, SearchQuery(text="x" * 5000))
+    with pytest.raises(SearchError, match="Unknown topic"):
+        await search_papers(archive, SearchQuery(text="x", topic="astrology"))
+    with pytest.raises(SearchError, match="not an arXiv category"):
+        await search_papers(archive, SearchQuery(text="x", category="cs LG; --"))
+    with pytest.raises(SearchError, match="at least one word"):
+        await search_papers(archive, SearchQuery(text="🔥 * -"))
+
+
+def test_query_terms_keep_phrases_and_drop_syntax() -> None:
+    assert query_terms('"Low-Rank adaptation" of LLMs') == ["low rank adaptation", "of", "llms"]
+    assert query_terms("title:pruning NEAR(x)") == ["title", "pruning", "near", "x"]

@@ -1,0 +1,80 @@
+"""The database: migrations, upserts and the full-text index kept in sync by the schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.models import SearchQuery
+from bot.search import search_papers
+from bot.store import DatabaseTooNewError, Store, load_migrations
+from tests.helpers import make_paper
+
+
+async def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "folder" / "bot.db"  # parent folders are created
+    store = await Store.open(path)
+    assert await store.migrate() == []  # nothing left to apply
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+        assert versions == [m.version for m in load_migrations()]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    await (await Store.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, '999_future', 'later')")
+    with pytest.raises(DatabaseTooNewError, match="schema version 999"):
+        await Store.open(path)
+
+
+async def test_a_failing_migration_leaves_nothing_half_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for migration in load_migrations():
+        (migrations / f"{migration.name}.sql").write_text(migration.sql)
+    (migrations / "900_broken.sql").write_text(
+        "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    monkeypatch.setattr("bot.store._migrations_dir", lambda: migrations)
+    with pytest.raises(sqlite3.OperationalError):
+        await Store.open(tmp_path / "bot.db")
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "half_done" not in tables
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+
+
+async def test_upsert_counts_new_updated_unchanged(store: Store) -> None:
+    first = make_paper("2511.00001", "Sparse attention for long documents")
+    counts = await store.upsert_papers([first, make_paper("2511.00002", "Other")])
+    assert (counts.new, counts.updated, counts.unchanged) == (2, 0, 0)
+    newer = make_paper("2511.00001", "Sparse attention, revisited", version=2)
+    counts = await store.upsert_papers([newer, make_paper("2511.00002", "Other")])
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 1)
+    older = make_paper("2511.00001", "An old copy arriving late", version=1)
+    counts = await store.upsert_papers([older])
+    assert counts.unchanged == 1
+    paper = await store.get_paper("2511.00001")
+    assert paper is not None and paper.title == "Sparse attention, revisited"
+
+
+async def test_fts_index_follows_updates_and_deletes_without_python_help(store: Store) -> None:
+    await store.upsert_papers([make_paper("2511.00003", "Quokka pruning")])
+    assert len((await search_papers(store, SearchQuery(text="quokka"))).papers) == 1
+    # A write that bypasses the Python layer still keeps the index in sync.
+    conn = store._conn
+    await conn.execute("UPDATE papers SET title = 'Wombat pruning' WHERE arxiv_id = '2511.00003'")
+    assert (await search_papers(store, SearchQuery(text="quokka"))).papers == []
+    assert len((await search_papers(store, SearchQuery(text="wombat"))).papers) == 1
+    await conn.execute("DELETE FROM papers WHERE arxiv_id = '2511.00003'")
+    assert (await search_papers(store, SearchQuery(text="wombat"))).papers == []
+    async with conn.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')"):
+        pass

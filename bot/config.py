@@ -56,6 +56,11 @@ class Settings(BaseSettings):
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
+    @field_validator("vocabulary_path", mode="before")
+    @classmethod
+    def _empty_means_builtin(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("vocabulary_path")
     @classmethod
     def _vocabulary_exists(cls, value: Path | None) -> Path | None:

@@ -21,7 +21,7 @@ from bot.store import SearchFilters, Store
 
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 16
-RANK_WINDOW = 5000
+RANK_WINDOW = 2000
 _CATEGORY = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
 _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*")
@@ -127,11 +127,8 @@ async def search_papers(
 async def _ranked(
     store: Store, match: str, filters: SearchFilters, query: SearchQuery, window: int
 ) -> tuple[list[Paper], SearchMode]:
-    newest = await store.newest_match_rowids(match, filters, window + 1)
-    if len(newest) <= window:
-        papers = await store.search_ranked(match, filters, query.limit, query.offset)
-        return papers, SearchMode.RANKED
+    oldest_ranked = await store.nth_newest_match(match, filters, window)
     papers = await store.search_ranked(
-        match, filters, query.limit, query.offset, min_rowid=newest[window - 1]
+        match, filters, query.limit, query.offset, min_rowid=oldest_ranked
     )
-    return papers, SearchMode.NEWEST_RANKED
+    return papers, SearchMode.RANKED if oldest_ranked is None else SearchMode.NEWEST_RANKED

@@ -142,12 +142,9 @@ class SearchFilters:
                 "EXISTS (SELECT 1 FROM paper_topics t WHERE t.topic = ? AND t.paper_id = p.id)"
             )
             params.append(self.topic)
-        if self.category:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM paper_categories c"
-                " WHERE c.category = ? AND c.paper_id = p.id)"
-            )
-            params.append(self.category)
+        if self.category:  # categories is a JSON array; the quotes make the match exact
+            clauses.append("p.categories LIKE ?")
+            params.append(f'%"{self.category}"%')
         if self.since:
             clauses.append("p.announced >= ?")
             params.append(self.since.isoformat())
@@ -406,18 +403,18 @@ class Store:
 
     # -- search -----------------------------------------------------------------------------
 
-    async def newest_match_rowids(
-        self, match: str, filters: SearchFilters, limit: int
-    ) -> list[int]:
-        """Row ids of the newest matches, newest first. Walking the index in rowid order
-        stops after `limit` rows, unlike ranking, which must score every match."""
+    async def nth_newest_match(self, match: str, filters: SearchFilters, n: int) -> int | None:
+        """Row id of the n-th newest match, or None when fewer match. Walking the index
+        in rowid order stops after n rows, unlike ranking, which scores every match."""
         where, params = filters.sql()
+        join = " JOIN papers p ON p.id = f.rowid" if where else ""
         async with self._conn.execute(
-            "SELECT f.rowid FROM papers_fts f JOIN papers p ON p.id = f.rowid"
-            " WHERE papers_fts MATCH ?" + where + " ORDER BY f.rowid DESC LIMIT ?",
-            [match, *params, limit],
+            f"SELECT f.rowid FROM papers_fts f{join} WHERE papers_fts MATCH ?{where}"
+            " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
+            [match, *params, n - 1],
         ) as cur:
-            return [row[0] for row in await cur.fetchall()]
+            row = await cur.fetchone()
+        return row[0] if row else None
 
     async def search_ranked(
         self,
@@ -429,13 +426,13 @@ class Store:
     ) -> list[Paper]:
         """Best bm25 matches, optionally among rows at or above `min_rowid` only."""
         where, params = filters.sql()
+        join = " JOIN papers p ON p.id = f.rowid" if where else ""
         if min_rowid is not None:
             where += " AND f.rowid >= ?"
             params.append(min_rowid)
         async with self._conn.execute(
             f"SELECT {_PAPER_COLUMNS} FROM"
-            f" (SELECT f.rowid AS id, {_BM25} AS score FROM papers_fts f"
-            "   JOIN papers p ON p.id = f.rowid"
+            f" (SELECT f.rowid AS id, {_BM25} AS score FROM papers_fts f{join}"
             "   WHERE papers_fts MATCH ?" + where + " ORDER BY score LIMIT ? OFFSET ?) m"
             " JOIN papers p ON p.id = m.id ORDER BY m.score, p.id DESC",
             [match, *params, limit, offset],

@@ -130,3 +130,18 @@ def test_a_database_from_a_newer_release_is_refused_clearly(tmp_path: Path) -> N
     result = run(["status"], tmp_path)
     assert result.returncode == 2
     assert "schema version 999" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_env_example_documents_every_setting_and_works_as_is(tmp_path: Path) -> None:
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text()
+    documented = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert documented == {name.upper() for name in Settings.model_fields}
+    (tmp_path / ".env").write_text(example)
+    result = run(["migrate"], tmp_path)
+    assert result.returncode == 0, result.stderr

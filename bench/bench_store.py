@@ -134,9 +134,15 @@ def read_corpus(path: Path, batch: int):
             seen.add(arxiv_id)
             papers.append(
                 Paper(
-                    arxiv_id=arxiv_id, version=1, title=row["title"], abstract=row["summary"],
-                    authors=tuple(row["authors"]), categories=tuple(row["categories"]),
-                    published=when, updated=when, announced=announcement_date(when),
+                    arxiv_id=arxiv_id,
+                    version=1,
+                    title=row["title"],
+                    abstract=row["summary"],
+                    authors=tuple(row["authors"]),
+                    categories=tuple(row["categories"]),
+                    published=when,
+                    updated=when,
+                    announced=announcement_date(when),
                 )
             )
             if len(papers) == batch:
@@ -160,8 +166,11 @@ async def bench_search(store: Store, rounds: int) -> dict:
     for _ in range(rounds):
         for spec in QUERIES:
             query = SearchQuery(
-                text=spec["text"], category=spec.get("category"), author=spec.get("author"),
-                since=date.fromisoformat(spec["since"]) if "since" in spec else None, limit=10,
+                text=spec["text"],
+                category=spec.get("category"),
+                author=spec.get("author"),
+                since=date.fromisoformat(spec["since"]) if "since" in spec else None,
+                limit=10,
             )
             began = time.perf_counter()
             result = await search_papers(store, query)
@@ -178,17 +187,32 @@ async def bench_search(store: Store, rounds: int) -> dict:
                 overlap[key].append(share)
     ms = lambda values, q: round(percentile(values, q) * 1000, 1)  # noqa: E731
     return {
-        "search_p50_ms": ms(ours, 50), "search_p95_ms": ms(ours, 95), "search_p99_ms": ms(ours, 99),
-        "reference_p50_ms": ms(reference, 50), "reference_p95_ms": ms(reference, 95),
+        "search_p50_ms": ms(ours, 50),
+        "search_p95_ms": ms(ours, 95),
+        "search_p99_ms": ms(ours, 99),
+        "reference_p50_ms": ms(reference, 50),
+        "reference_p95_ms": ms(reference, 95),
         "reference_p99_ms": ms(reference, 99),
         "p95_speedup": round(percentile(reference, 95) / percentile(ours, 95), 1),
         "top10_overlap_exact_queries": round(statistics.mean(overlap["exact"]), 3)
-        if overlap["exact"] else None,
+        if overlap["exact"]
+        else None,
         "top10_overlap_windowed_queries": round(statistics.mean(overlap["windowed"]), 3)
-        if overlap["windowed"] else None,
+        if overlap["windowed"]
+        else None,
         "windowed_queries": len(overlap["windowed"]) // rounds,
         "queries": len(QUERIES),
     }
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _database_bytes(path: Path) -> int:
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal")]
+    return sum(f.stat().st_size for f in files if f.exists())
 
 
 async def main() -> None:
@@ -207,8 +231,7 @@ async def main() -> None:
     db_path = CORPUS / f"bench-{args.papers}.db"
     ingest_rate = None
     if not (args.reuse_db and db_path.exists()):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        _remove_database(db_path)
         store = await Store.open(db_path)
         spent, stored = 0.0, 0
         for batch in read_corpus(corpus, args.batch):
@@ -221,7 +244,7 @@ async def main() -> None:
         ingest_rate = round(stored / spent)
         await store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         await store.close()
-    size = sum(Path(f"{db_path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db_path}{s}").exists())
+    size = _database_bytes(db_path)
     store = await Store.open(db_path)
     papers = await store.count_papers()
     figures = await bench_search(store, args.rounds)

@@ -24,6 +24,7 @@ from bot.models import Poll, PollOutcome, SearchQuery
 from bot.pipeline import classify_pending, run_cycle
 from bot.search import SearchError, search_papers
 from bot.store import DatabaseTooNewError, Store
+from bot.summarize import Summarizer
 
 log = logging.getLogger("bot")
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export-markdown", help="write the archive in the curated list's Markdown format"
     )
     export.add_argument("--output", type=Path, default=Path("papers.md"))
+    commands.add_parser("stats", help="papers, summaries and tokens spent per model")
     commands.add_parser("migrate", help="create or upgrade the database")
     commands.add_parser("classify", help="score papers not yet scored by the current vocabulary")
     return parser
@@ -89,8 +91,15 @@ def _print_progress(progress: PollProgress) -> None:
 
 async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    summarizer = Summarizer(settings) if settings.openai_api_key else None
     print("Polling arXiv...", file=sys.stderr, flush=True)
-    report = await run_cycle(store, settings, classifier, on_progress=_print_progress)
+    try:
+        report = await run_cycle(
+            store, settings, classifier, summarizer, on_progress=_print_progress
+        )
+    finally:
+        if summarizer:
+            await summarizer.close()
     c = report.counts
     summary = (
         f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged, {report.requests} requests"
@@ -174,6 +183,22 @@ async def cmd_export(store: Store, settings: Settings, args: argparse.Namespace)
     return 0
 
 
+async def cmd_stats(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    total = await store.count_papers()
+    relevant = await store.count_papers(settings.relevance_threshold)
+    spend = await store.summary_spend()
+    print(f"Papers: {total:,}")
+    print(f"Relevant papers: {relevant:,}")
+    print(f"Summaries: {sum(row[1] for row in spend):,}")
+    if not settings.openai_api_key:
+        print("No OPENAI_API_KEY: digests use summaries extracted from the abstracts.")
+    if spend:
+        print("Tokens spent per model (prompt + completion):")
+        for model, count, prompt, completion in spend:
+            print(f"  {model}: {count:,} summaries, {prompt:,} + {completion:,} tokens")
+    return 0
+
+
 async def cmd_migrate(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     current, _ = await store.schema_versions()
     print(f"Database {settings.database_path} is at schema version {current}.")
@@ -193,6 +218,7 @@ COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[in
     "search": cmd_search,
     "digest": cmd_digest,
     "export-markdown": cmd_export,
+    "stats": cmd_stats,
     "migrate": cmd_migrate,
     "classify": cmd_classify,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.ET", "cs.LG", "cs.NE", "stat.ML")
@@ -28,6 +28,26 @@ class Settings(BaseSettings):
     relevance_threshold: float = Field(0.5, ge=0, le=1)
     vocabulary_path: Path | None = None
     log_level: str = "INFO"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None  # None: OpenAI itself
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = Field(60.0, gt=0)
+    openai_max_retries: int = Field(3, ge=0, le=10)
+    summary_concurrency: int = Field(4, ge=1, le=64)
+    summary_max_per_poll: int = Field(100, ge=0, le=10000)
+
+    @field_validator("openai_api_key", "openai_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("use an http:// or https:// URL, e.g. http://localhost:11434/v1")
+        return value
 
     @field_validator("arxiv_categories", mode="before")
     @classmethod

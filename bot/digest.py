@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.models import DigestDay, Paper
+from bot.models import DigestDay, Paper, SummarySource
 from bot.store import Store
+from bot.summarize import display_summary
 
 MARKDOWN_HEADER = """# Daily arXiv papers about efficiency
 
@@ -62,16 +63,19 @@ def render_terminal(digest: DigestDay, width: int = 100) -> str:
             details.insert(1, ", ".join(paper.topics))
         lines.append(indent + " | ".join(details))
         lines.append(indent + f"relevance {paper.relevance:.2f}")
+        summary = display_summary(paper)
+        label = "TL;DR" if summary.source is SummarySource.MODEL else "TL;DR (from the abstract)"
         lines.extend(
             textwrap.wrap(
-                paper.abstract,
-                width,
-                initial_indent=indent,
-                subsequent_indent=indent,
-                max_lines=4,
-                placeholder=" ...",
+                f"{label}: {summary.tldr}", width, initial_indent=indent, subsequent_indent=indent
             )
         )
+        for bullet in summary.bullets:
+            lines.extend(
+                textwrap.wrap(
+                    bullet, width, initial_indent=indent + "- ", subsequent_indent=indent + "  "
+                )
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -84,7 +88,10 @@ def render_markdown_day(day: date, papers: Iterable[Paper]) -> str:
     parts = [f"## {day:%B} {day.day}, {day:%Y}\n"]
     body = []
     for paper in papers:
-        summary = html.escape(paper.abstract, quote=False)
+        if paper.summary:  # the curated list's three "* " bullets
+            summary = "\n".join("* " + html.escape(b, quote=False) for b in paper.summary.bullets)
+        else:
+            summary = html.escape(paper.abstract, quote=False)
         body.append(
             f"[{_markdown_link_text(paper.title)}]({paper.pdf_url}) "
             f"<details><summary>Summary</summary><p>\n{summary}\n</p></details>\n"

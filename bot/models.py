@@ -7,6 +7,20 @@ from datetime import date, datetime
 from enum import StrEnum
 
 
+class SummarySource(StrEnum):
+    MODEL = "model"  # written by the configured LLM
+    EXTRACTIVE = "extractive"  # sentences picked from the abstract (no LLM, or not yet)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    tldr: str
+    bullets: tuple[str, str, str]
+    source: SummarySource
+    model: str | None = None
+    prompt_version: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     arxiv_id: str  # without version, e.g. "2510.01339"
@@ -21,6 +35,7 @@ class Paper:
     comment: str | None = None
     relevance: float | None = None
     topics: tuple[str, ...] = ()
+    summary: Summary | None = None  # the newest model-written summary, if any
 
     @property
     def abs_url(self) -> str:

@@ -10,6 +10,7 @@ from bot.classify import Classifier
 from bot.config import Settings
 from bot.ingest import PollProgress, PollReport, poll_arxiv
 from bot.store import Store
+from bot.summarize import Summarizer, summarize_pending
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,15 @@ async def run_cycle(
     store: Store,
     settings: Settings,
     classifier: Classifier,
+    summarizer: Summarizer | None = None,
     on_progress: Callable[[PollProgress], None] | None = None,
 ) -> PollReport:
+    """Poll, classify, summarize. Without a summarizer (no API key) readers get the
+    extractive summary, and nothing touches the network but arXiv."""
     report = await poll_arxiv(store, settings, on_progress=on_progress)
-    # Classify even after a failed poll: the pages it did store deserve scores.
+    # Classify and summarize even after a failed poll: the pages it stored deserve it,
+    # and papers left unsummarized by an earlier poll get another chance.
     await classify_pending(store, classifier)
+    if summarizer is not None:
+        await summarize_pending(store, settings, summarizer)
     return report

@@ -2,14 +2,19 @@
 
 FTS5 gives meaning to quotes, `*`, `-`, `:`, `^`, AND/OR/NOT and NEAR, so user
 text never reaches MATCH as typed: it becomes quoted terms and phrases.
-Ranking every match by bm25 costs time in proportion to the matches, and a
-common word matches most of a large archive; when a query matches more than
-`RANK_WINDOW` papers, only the newest `RANK_WINDOW` of them are ranked (see
-BENCHMARKS.md for what that costs in ranking quality).
+
+FTS5's bm25 scans, for every query term, the whole list of papers holding it
+(for the idf), then scores every match: with a common word over a large archive
+that is hundreds of milliseconds. So a query whose terms are all rare gets exact
+bm25; a query with a common term gets the newest `RANK_WINDOW` matches scored
+the same way bm25 weighs them (idf, title above authors above abstract), with
+the idf estimated from cheap index probes. BENCHMARKS.md says what this costs
+and keeps in ranking quality.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,7 +26,11 @@ from bot.store import SearchFilters, Store
 
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 16
-RANK_WINDOW = 2000
+RANK_WINDOW = 2000  # at most this many of the newest matches are scored for a broad query
+BM25_MAX_DF = 5000  # bm25 is used when every term is in fewer papers than this
+_TITLE_WEIGHT = 4.0
+_AUTHOR_WEIGHT = 2.0
+NO_FILTERS = SearchFilters()
 _CATEGORY = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
 _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*")
@@ -98,7 +107,10 @@ def validate(query: SearchQuery) -> SearchFilters:
 
 
 async def search_papers(
-    store: Store, query: SearchQuery, rank_window: int = RANK_WINDOW
+    store: Store,
+    query: SearchQuery,
+    rank_window: int = RANK_WINDOW,
+    bm25_max_df: int = BM25_MAX_DF,
 ) -> SearchResult:
     """Run a search; raises SearchError with a message for the user when it cannot."""
     filters = validate(query)
@@ -115,20 +127,78 @@ async def search_papers(
         return SearchResult(
             await store.search_unranked(filters, query.limit, query.offset), SearchMode.FILTERS
         )
-    match = match_expression(terms, query.author)
-    papers, mode = await _ranked(store, match, filters, query, rank_window)
+    papers, mode = await _ranked(
+        store, terms, query, filters, rank_window, bm25_max_df, any_term=False
+    )
     if not papers and len(terms) > 1 and query.offset == 0:
-        match = match_expression(terms, query.author, any_term=True)
-        papers, _ = await _ranked(store, match, filters, query, rank_window)
+        papers, _ = await _ranked(
+            store, terms, query, filters, rank_window, bm25_max_df, any_term=True
+        )
         mode = SearchMode.ANY_TERM
     return SearchResult(papers, mode, terms)
 
 
 async def _ranked(
-    store: Store, match: str, filters: SearchFilters, query: SearchQuery, window: int
+    store: Store,
+    terms: list[str],
+    query: SearchQuery,
+    filters: SearchFilters,
+    window: int,
+    max_df: int,
+    any_term: bool,
 ) -> tuple[list[Paper], SearchMode]:
-    oldest_ranked = await store.nth_newest_match(match, filters, window)
-    papers = await store.search_ranked(
-        match, filters, query.limit, query.offset, min_rowid=oldest_ranked
-    )
-    return papers, SearchMode.RANKED if oldest_ranked is None else SearchMode.NEWEST_RANKED
+    match = match_expression(terms, query.author, any_term)
+    # bm25 counts, for every query term, the papers holding it: cheap for rare terms,
+    # a scan of most of the index for common ones. Estimate each term's share of
+    # papers from where its max_df-th newest occurrence sits.
+    newest = await store.newest_rowid()
+    shares: dict[str, float] = {}
+    for term in terms:
+        kth = await store.nth_newest_match(_quote(term), NO_FILTERS, max_df)
+        if kth is None:
+            count = await store.count_matches(_quote(term), max_df)
+            shares[term] = max(count, 1) / max(newest, 1)
+        else:
+            shares[term] = max_df / max(newest - kth + 1, max_df)
+    if all(share * newest < max_df for share in shares.values()):
+        papers = await store.search_ranked(match, filters, query.limit, query.offset)
+        return papers, SearchMode.RANKED
+
+    # Some term is common: score the newest `window` matches ourselves, bm25-style
+    # (idf per term; a title hit worth 4, an author hit 2), newest first on ties.
+    candidates = await store.newest_matches_marked(match, filters, window, with_abstract=any_term)
+    if not candidates:
+        return [], SearchMode.NEWEST_RANKED
+    idf = {
+        term: math.log(1.0 + (1.0 - min(share, 1.0) + 0.5 / max(newest, 1)) / max(share, 1e-9))
+        for term, share in shares.items()
+    }
+    term_stems = {term: _stems(term) for term in terms}
+    scores: dict[int, float] = {}
+    for rowid, title, authors, abstract in candidates:
+        in_title, in_authors = _marked_stems(title), _marked_stems(authors)
+        in_abstract = _marked_stems(abstract) if abstract is not None else None
+        score = 0.0
+        for term, stems in term_stems.items():
+            hit_title, hit_authors = stems <= in_title, stems <= in_authors
+            if in_abstract is not None and not (hit_title or hit_authors or stems <= in_abstract):
+                continue  # with "any term", this paper lacks this one
+            score += idf[term] * (1.0 + _TITLE_WEIGHT * hit_title + _AUTHOR_WEIGHT * hit_authors)
+        scores[rowid] = score
+    ranked = sorted(scores, key=lambda rowid: (-scores[rowid], -rowid))
+    page = ranked[query.offset : query.offset + query.limit]
+    return await store.papers_by_rowids(page), SearchMode.NEWEST_RANKED
+
+
+_MARKED = re.compile("\x01(.*?)\x02", re.S)
+
+
+def _stems(text: str) -> frozenset[str]:
+    """Crude stems (the first five letters), enough to tell which query term a word
+    FTS5's porter stemmer matched belongs to: "experts" and "expert", "quantized"
+    and "quantization" share one."""
+    return frozenset(word[:5] for word in re.findall(r"\w+", text.lower()))
+
+
+def _marked_stems(text: str) -> frozenset[str]:
+    return frozenset().union(*(_stems(span) for span in _MARKED.findall(text)))

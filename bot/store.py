@@ -6,6 +6,7 @@ models in `bot.models`, so callers never see rows or cursors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -13,14 +14,22 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from bot.models import Classification, Paper, Poll, PollOutcome, UpsertCounts
+from bot.models import (
+    Classification,
+    Paper,
+    Poll,
+    PollOutcome,
+    Summary,
+    SummarySource,
+    UpsertCounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +101,17 @@ def _now() -> str:
 _PAPER_COLUMNS = """
     p.arxiv_id, p.version, p.title, p.abstract, p.authors, p.categories, p.comment,
     p.published, p.updated, p.announced, p.relevance,
-    (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics
+    (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
+    (SELECT json_array(s.tldr, json(s.bullets), s.model, s.prompt_version) FROM summaries s
+      WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary
 """
+
+
+def _summary(text: str | None) -> Summary | None:
+    if not text:
+        return None
+    tldr, bullets, model, prompt_version = json.loads(text)
+    return Summary(tldr, tuple(bullets), SummarySource.MODEL, model, prompt_version)
 
 
 def _paper(row: sqlite3.Row | tuple[Any, ...]) -> Paper:
@@ -111,6 +129,7 @@ def _paper(row: sqlite3.Row | tuple[Any, ...]) -> Paper:
         announced=date.fromisoformat(row[9]),
         relevance=row[10],
         topics=topics,
+        summary=_summary(row[12]),
     )
 
 
@@ -163,6 +182,9 @@ class Store:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        # One connection is shared by concurrent tasks: writes take turns, each in its
+        # own transaction, so one task's rollback never takes another's write with it.
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Store:
@@ -194,13 +216,14 @@ class Store:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
-        await self._conn.execute("COMMIT")
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
 
     # -- migrations -------------------------------------------------------------------------
 
@@ -407,7 +430,7 @@ class Store:
         """Row id of the n-th newest match, or None when fewer match. Walking the index
         in rowid order stops after n rows, unlike ranking, which scores every match."""
         where, params = filters.sql()
-        join = " JOIN papers p ON p.id = f.rowid" if where else ""
+        join = " CROSS JOIN papers p ON p.id = f.rowid" if where else ""
         async with self._conn.execute(
             f"SELECT f.rowid FROM papers_fts f{join} WHERE papers_fts MATCH ?{where}"
             " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
@@ -426,7 +449,7 @@ class Store:
     ) -> list[Paper]:
         """Best bm25 matches, optionally among rows at or above `min_rowid` only."""
         where, params = filters.sql()
-        join = " JOIN papers p ON p.id = f.rowid" if where else ""
+        join = " CROSS JOIN papers p ON p.id = f.rowid" if where else ""
         if min_rowid is not None:
             where += " AND f.rowid >= ?"
             params.append(min_rowid)
@@ -459,6 +482,158 @@ class Store:
         ) as cur:
             return [row[0] for row in await cur.fetchall()]
 
+    async def count_matches(self, match: str, cap: int) -> int:
+        """How many papers match, counting no further than `cap`."""
+        async with self._conn.execute(
+            "SELECT count(*) FROM (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT ?)",
+            (match, cap),
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def newest_rowid(self) -> int:
+        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM papers") as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def newest_matches_marked(
+        self, match: str, filters: SearchFilters, limit: int, with_abstract: bool
+    ) -> list[tuple[int, str, str, str | None]]:
+        """The newest `limit` matches, newest first, with the matched words of the title,
+        the authors (and the abstract if asked) wrapped in \x01...\x02. Unlike bm25,
+        this reads nothing beyond the rows returned."""
+        where, params = filters.sql()
+        join = " CROSS JOIN papers p ON p.id = f.rowid" if where else ""
+        abstract = "highlight(papers_fts, 1, char(1), char(2))" if with_abstract else "NULL"
+        async with self._conn.execute(
+            "SELECT f.rowid, highlight(papers_fts, 0, char(1), char(2)),"
+            f" highlight(papers_fts, 2, char(1), char(2)), {abstract}"
+            f" FROM papers_fts f{join} WHERE papers_fts MATCH ?{where}"
+            " ORDER BY f.rowid DESC LIMIT ?",
+            [match, *params, limit],
+        ) as cur:
+            return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
+
+    async def papers_by_rowids(self, rowids: Sequence[int]) -> list[Paper]:
+        """Papers in the order of `rowids`."""
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        async with self._conn.execute(
+            f"SELECT p.id, {_PAPER_COLUMNS} FROM papers p WHERE p.id IN ({marks})", list(rowids)
+        ) as cur:
+            found = {row[0]: _paper(row[1:]) for row in await cur.fetchall()}
+        return [found[i] for i in rowids if i in found]
+
+    # -- summaries --------------------------------------------------------------------------
+
+    async def papers_needing_summary(
+        self, threshold: float, model: str, prompt_version: str, limit: int
+    ) -> list[Paper]:
+        """Relevant papers with no summary from this model and prompt, not claimed by a
+        running worker; the best and newest first."""
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM summaries s WHERE s.paper_id = p.id"
+            "   AND s.model = ? AND s.prompt_version = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM summary_claims c WHERE c.paper_id = p.id"
+            "   AND c.model = ? AND c.prompt_version = ? AND c.claimed_until > ?)"
+            " ORDER BY p.announced DESC, p.relevance DESC LIMIT ?",
+            (threshold, model, prompt_version, model, prompt_version, _now(), limit),
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def claim_summary(
+        self, arxiv_id: str, model: str, prompt_version: str, lease_seconds: int = 900
+    ) -> bool:
+        """Take the right to summarize a paper, atomically across processes. False when it
+        is summarized already or another worker holds an unexpired claim."""
+        now = datetime.now(UTC)
+        until = _iso(now + timedelta(seconds=lease_seconds))
+        async with self._transaction() as conn:
+            async with conn.execute(
+                "SELECT 1 FROM summaries s JOIN papers p ON p.id = s.paper_id"
+                " WHERE p.arxiv_id = ? AND s.model = ? AND s.prompt_version = ?",
+                (arxiv_id, model, prompt_version),
+            ) as cur:
+                if await cur.fetchone():
+                    return False
+            cur = await conn.execute(
+                "INSERT INTO summary_claims (paper_id, model, prompt_version, claimed_until,"
+                " attempts) SELECT id, ?, ?, ?, 1 FROM papers WHERE arxiv_id = ?"
+                " ON CONFLICT (paper_id, model, prompt_version) DO UPDATE"
+                " SET claimed_until = excluded.claimed_until, attempts = attempts + 1"
+                " WHERE summary_claims.claimed_until <= ?",
+                (model, prompt_version, until, arxiv_id, _iso(now)),
+            )
+            return cur.rowcount == 1
+
+    async def save_summary(
+        self, arxiv_id: str, summary: Summary, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO summaries (paper_id, model, prompt_version, tldr, bullets,"
+                " prompt_tokens, completion_tokens, created_at)"
+                " SELECT id, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
+                (
+                    summary.model,
+                    summary.prompt_version,
+                    summary.tldr,
+                    json.dumps(list(summary.bullets), ensure_ascii=False),
+                    prompt_tokens,
+                    completion_tokens,
+                    _now(),
+                    arxiv_id,
+                ),
+            )
+            await conn.execute(
+                "UPDATE summary_claims SET claimed_until = ?, last_error = NULL"
+                " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)"
+                " AND model = ? AND prompt_version = ?",
+                (_now(), arxiv_id, summary.model, summary.prompt_version),
+            )
+
+    async def release_summary(
+        self,
+        arxiv_id: str,
+        model: str,
+        prompt_version: str,
+        error: str,
+        wasted_prompt_tokens: int = 0,
+        wasted_completion_tokens: int = 0,
+    ) -> None:
+        """Give a claim back after a failure, so a later poll tries the paper again."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE summary_claims SET claimed_until = ?, last_error = ?,"
+                " wasted_prompt_tokens = wasted_prompt_tokens + ?,"
+                " wasted_completion_tokens = wasted_completion_tokens + ?"
+                " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)"
+                " AND model = ? AND prompt_version = ?",
+                (
+                    _now(),
+                    error[:500],
+                    wasted_prompt_tokens,
+                    wasted_completion_tokens,
+                    arxiv_id,
+                    model,
+                    prompt_version,
+                ),
+            )
+
+    async def summary_spend(self) -> list[tuple[str, int, int, int]]:
+        """Per model: summaries stored, prompt tokens and completion tokens spent
+        (including answers that could not be used)."""
+        async with self._conn.execute(
+            "SELECT model, sum(n), sum(pt), sum(ct) FROM ("
+            "  SELECT model, 1 AS n, prompt_tokens AS pt, completion_tokens AS ct FROM summaries"
+            "  UNION ALL SELECT model, 0, wasted_prompt_tokens, wasted_completion_tokens"
+            "  FROM summary_claims)"
+            " GROUP BY model ORDER BY model"
+        ) as cur:
+            return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
+
     # -- polls ------------------------------------------------------------------------------
 
     async def start_poll(self) -> int:
@@ -476,10 +651,11 @@ class Store:
         return poll_id
 
     async def record_poll_progress(self, poll_id: int, requests: int, counts: UpsertCounts) -> None:
-        await self._conn.execute(
-            "UPDATE polls SET requests = ?, new = ?, updated = ?, unchanged = ? WHERE id = ?",
-            (requests, counts.new, counts.updated, counts.unchanged, poll_id),
-        )
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE polls SET requests = ?, new = ?, updated = ?, unchanged = ? WHERE id = ?",
+                (requests, counts.new, counts.updated, counts.unchanged, poll_id),
+            )
 
     async def finish_poll(
         self,
@@ -490,21 +666,22 @@ class Store:
         reason: str | None = None,
         newest_seen: datetime | None = None,
     ) -> None:
-        await self._conn.execute(
-            "UPDATE polls SET finished_at = ?, outcome = ?, reason = ?, requests = ?, new = ?,"
-            " updated = ?, unchanged = ?, newest_seen = ? WHERE id = ?",
-            (
-                _now(),
-                outcome.value,
-                reason,
-                requests,
-                counts.new,
-                counts.updated,
-                counts.unchanged,
-                _iso(newest_seen) if newest_seen else None,
-                poll_id,
-            ),
-        )
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE polls SET finished_at = ?, outcome = ?, reason = ?, requests = ?, new = ?,"
+                " updated = ?, unchanged = ?, newest_seen = ? WHERE id = ?",
+                (
+                    _now(),
+                    outcome.value,
+                    reason,
+                    requests,
+                    counts.new,
+                    counts.updated,
+                    counts.unchanged,
+                    _iso(newest_seen) if newest_seen else None,
+                    poll_id,
+                ),
+            )
 
     async def covered_until(self) -> datetime | None:
         """The newest arXiv `updated` stamp up to which a poll read everything."""

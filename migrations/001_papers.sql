@@ -3,20 +3,21 @@
 -- Why triggers: the FTS index must never drift from the rows, whoever writes them.
 
 CREATE TABLE papers (
+    -- Small columns first: filters read them without paging through the abstract.
     id          INTEGER PRIMARY KEY,
     arxiv_id    TEXT NOT NULL UNIQUE,          -- without version
     version     INTEGER NOT NULL,
-    title       TEXT NOT NULL,
-    abstract    TEXT NOT NULL,
-    authors     TEXT NOT NULL,                 -- JSON array of names, in order
     categories  TEXT NOT NULL,                 -- JSON array, primary first
-    comment     TEXT,
     published   TEXT NOT NULL,                 -- ISO 8601 UTC, first version
     updated     TEXT NOT NULL,                 -- ISO 8601 UTC, this version
     announced   TEXT NOT NULL,                 -- YYYY-MM-DD listing day
     first_seen  TEXT NOT NULL,
     relevance   REAL,                          -- NULL until classified
-    classifier  TEXT                           -- version of the classifier that scored it
+    classifier  TEXT,                          -- version of the classifier that scored it
+    comment     TEXT,
+    title       TEXT NOT NULL,
+    authors     TEXT NOT NULL,                 -- JSON array of names, in order
+    abstract    TEXT NOT NULL
 );
 
 CREATE INDEX papers_by_day ON papers (announced, relevance);

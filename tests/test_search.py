@@ -106,16 +106,38 @@ async def test_broad_queries_rank_only_the_newest_matches(store: Store) -> None:
         for i in range(10)
     ]
     newer = [
-        make_paper(f"2511.{i:05d}", "A note on pruning", day=date(2025, 11, 12)) for i in range(10)
+        make_paper(f"2511.{i:05d}", "A note", "On pruning.", day=date(2025, 11, 12))
+        for i in range(8)
     ]
+    titled = [make_paper("2511.00100", "Pruning, briefly", day=date(2025, 11, 12))]
     await store.upsert_papers(older)
-    await store.upsert_papers(newer)
-    full = await search_papers(store, SearchQuery(text="pruning", limit=5), rank_window=50)
-    assert full.mode is SearchMode.RANKED
-    assert all(p.arxiv_id.startswith("2510.") for p in full.papers)  # best bm25: 3x the word
-    windowed = await search_papers(store, SearchQuery(text="pruning", limit=5), rank_window=10)
-    assert windowed.mode is SearchMode.NEWEST_RANKED
-    assert all(p.arxiv_id.startswith("2511.") for p in windowed.papers)
+    await store.upsert_papers(newer + titled)
+    exact = await search_papers(store, SearchQuery(text="pruning", limit=5))
+    assert exact.mode is SearchMode.RANKED  # a rare word: plain bm25 over every match
+    assert all(p.arxiv_id.startswith("2510.") for p in exact.papers)  # 3x the word
+    # Pretend "pruning" is common: only the newest 9 matches are scored, and among
+    # them the paper with the word in its title comes first.
+    broad = await search_papers(
+        store, SearchQuery(text="pruning", limit=5), rank_window=9, bm25_max_df=5
+    )
+    assert broad.mode is SearchMode.NEWEST_RANKED
+    assert broad.papers[0].arxiv_id == "2511.00100"
+    assert all(p.arxiv_id.startswith("2511.") for p in broad.papers)
+
+
+async def test_broad_queries_with_any_term_count_every_term(store: Store) -> None:
+    await store.upsert_papers(
+        [
+            make_paper("2511.00001", "Alpha", "alpha beta gamma"),
+            make_paper("2511.00002", "Delta", "alpha only"),
+            make_paper("2511.00003", "Gamma", "nothing"),
+        ]
+    )
+    result = await search_papers(
+        store, SearchQuery(text="alpha beta zeta"), rank_window=50, bm25_max_df=1
+    )
+    assert result.mode is SearchMode.ANY_TERM
+    assert [p.arxiv_id for p in result.papers][:2] == ["2511.00001", "2511.00002"]
 
 
 HOSTILE = [

@@ -1,0 +1,325 @@
+"""Three-bullet summaries: written by any OpenAI-compatible model, paid for once per paper.
+
+The prompt lives here and only here; `PROMPT_VERSION` names it, and a summary
+is stored per (paper, model, prompt version), so changing the prompt or the
+model is the only thing that makes a paper cost again. Without an API key, or
+before a paper's turn comes, readers get an extractive summary made from the
+abstract, marked as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.config import Settings
+from bot.models import Paper, Summary, SummarySource
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "2026-11-22.1"
+BULLET_MAX_CHARS = 320  # "about 300": a little slack before an answer is refused
+TLDR_MAX_CHARS = 200
+
+SYSTEM_PROMPT = """\
+You summarize arXiv papers about efficient deep learning for ML engineers who are \
+deciding whether to read the paper.
+
+Answer with JSON only, in this shape:
+{"tldr": "...", "bullets": ["...", "...", "..."]}
+
+- "tldr": one line, at most 150 characters: the paper's contribution.
+- "bullets": exactly three, each at most 300 characters:
+  1. what the paper proposes or finds;
+  2. how it works;
+  3. what it gains, quoting the paper's own figures (speed-ups, memory, accuracy) \
+when the abstract gives them.
+- Use only facts stated in the title and abstract. Do not speculate or praise.
+- Plain text: no Markdown, no links, no mentions."""
+
+SUMMARY_SCHEMA = {
+    "name": "paper_summary",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {
+            "tldr": {"type": "string"},
+            "bullets": {"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 3},
+        },
+        "required": ["tldr", "bullets"],
+        "additionalProperties": False,
+    },
+}
+
+
+def user_prompt(paper: Paper) -> str:
+    authors = ", ".join(paper.authors[:10]) + (" et al." if len(paper.authors) > 10 else "")
+    return f"Title: {paper.title}\nAuthors: {authors}\nAbstract: {paper.abstract}"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BULLET_MARK = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s*")
+
+
+def _clean(text: str) -> str:
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+class SummaryOutput(BaseModel):
+    """What the model must return; anything else is refused and asked again once."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tldr: str = Field(min_length=1, max_length=TLDR_MAX_CHARS)
+    bullets: list[str] = Field(min_length=3, max_length=3)
+
+    @field_validator("tldr", mode="before")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        return _clean(value) if isinstance(value, str) else value
+
+    @field_validator("bullets", mode="before")
+    @classmethod
+    def _plain_bullets(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        bullets = [_clean(_BULLET_MARK.sub("", b)) if isinstance(b, str) else b for b in value]
+        for bullet in bullets:
+            if isinstance(bullet, str) and not 1 <= len(bullet) <= BULLET_MAX_CHARS:
+                raise ValueError(f"each bullet must be 1 to {BULLET_MAX_CHARS} characters")
+        return bullets
+
+
+def parse_answer(content: str | None) -> SummaryOutput:
+    """Validate a model's answer, tolerating a Markdown code fence around the JSON."""
+    if not content:
+        raise ValueError("empty answer")
+    text = content.strip()
+    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.S)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        return SummaryOutput.model_validate_json(text)
+    except ValidationError as exc:
+        raise ValueError(
+            f"answer does not match the summary format: {exc.error_count()} errors"
+        ) from exc
+
+
+# -- extractive fallback -------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
+_WHAT = re.compile(
+    r"\b(we (propose|introduce|present|develop|design|study|show)|this (paper|work))\b", re.I
+)
+_HOW = re.compile(r"\b(by|using|via|through|based on|leverag\w*|consists?|combin\w*)\b", re.I)
+_GAIN = re.compile(
+    r"\d|\b(outperform\w*|improv\w*|reduc\w*|speed\w*|faster|achiev\w*|accuracy|fewer|less)\b", re.I
+)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
+
+
+def extractive_summary(paper: Paper) -> Summary:
+    """Three sentences of the abstract: what, how, and what it gains."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(paper.abstract) if s.strip()]
+    if not sentences:
+        sentences = [paper.title]
+    what = next((i for i, s in enumerate(sentences) if _WHAT.search(s)), 0)
+    rest = [i for i in range(len(sentences)) if i != what]
+    how = next((i for i in rest if i > what and _HOW.search(sentences[i])), None)
+    if how is None:
+        how = next((i for i in rest if i > what), rest[0] if rest else what)
+    remaining = [i for i in rest if i != how]
+    gains = [i for i in remaining if _GAIN.search(sentences[i])]
+    gain = gains[-1] if gains else (remaining[-1] if remaining else how)
+    chosen = [what, how, gain]
+    bullets = tuple(_clip(sentences[i], 300) for i in chosen)
+    return Summary(
+        tldr=_clip(sentences[what], 160),
+        bullets=bullets,  # type: ignore[arg-type]
+        source=SummarySource.EXTRACTIVE,
+    )
+
+
+def display_summary(paper: Paper) -> Summary:
+    """What a reader sees: the model's summary when there is one, else the fallback."""
+    return paper.summary or extractive_summary(paper)
+
+
+# -- the model ---------------------------------------------------------------------------
+
+
+class SummaryUnavailable(Exception):
+    """This paper could not be summarized now; it is tried again on a later poll."""
+
+    def __init__(self, reason: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+class ProviderRefused(Exception):
+    """The provider refuses every request (bad key, unknown model, rate limit): stop this run."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAnswer:
+    output: SummaryOutput
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Summarizer:
+    """An OpenAI-compatible chat model behind retries, timeouts and answer validation."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.openai_api_key is None:
+            raise ValueError("no OPENAI_API_KEY: use the extractive summary instead")
+        self.model = settings.openai_model
+        # The client retries 429 (honouring Retry-After), 5xx, timeouts and connection
+        # errors with exponential backoff and jitter, at most `openai_max_retries` times.
+        self._client = openai.AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout_seconds,
+            max_retries=settings.openai_max_retries,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def summarize(self, paper: Paper) -> ModelAnswer:
+        prompt_tokens = completion_tokens = 0
+        problem = ""
+        for attempt in (1, 2):  # an answer that does not validate is asked for once more
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self.model,
+                    messages=[
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {"role": "user", "content": user_prompt(paper)},
+                    ],
+                    response_format={"type": "json_schema", "json_schema": SUMMARY_SCHEMA},
+                    temperature=0.2,
+                )
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise ProviderRefused(
+                    f"the provider refused the API key ({exc.status_code})"
+                ) from exc
+            except openai.NotFoundError as exc:
+                raise ProviderRefused(f"model {self.model!r} not found at the provider") from exc
+            except openai.RateLimitError as exc:
+                raise ProviderRefused("still rate limited after retries") from exc
+            except openai.APITimeoutError as exc:
+                raise SummaryUnavailable("the model did not answer in time") from exc
+            except openai.APIConnectionError as exc:
+                raise SummaryUnavailable("could not connect to the model") from exc
+            except openai.APIStatusError as exc:
+                raise SummaryUnavailable(f"the model answered HTTP {exc.status_code}") from exc
+            if response.usage is not None:
+                prompt_tokens += response.usage.prompt_tokens or 0
+                completion_tokens += response.usage.completion_tokens or 0
+            content = response.choices[0].message.content if response.choices else None
+            try:
+                output = parse_answer(content)
+            except ValueError as exc:
+                problem = str(exc)
+                log.warning(
+                    "unusable summary paper=%s attempt=%d reason=%s", paper.arxiv_id, attempt, exc
+                )
+                continue
+            return ModelAnswer(output, prompt_tokens, completion_tokens)
+        raise SummaryUnavailable(
+            f"two unusable answers ({problem})", prompt_tokens, completion_tokens
+        )
+
+
+@dataclass(slots=True)
+class SummaryRun:
+    summarized: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by another worker, or already summarized meanwhile
+    stopped: str | None = None  # why the run stopped early, if it did
+    errors: list[str] = field(default_factory=list)
+
+
+async def summarize_pending(store: Store, settings: Settings, summarizer: Summarizer) -> SummaryRun:
+    """Summarize relevant papers that have no summary from this model and prompt version,
+    best first, at most `summary_max_per_poll`, `summary_concurrency` at a time."""
+    run = SummaryRun()
+    papers = await store.papers_needing_summary(
+        settings.relevance_threshold,
+        summarizer.model,
+        PROMPT_VERSION,
+        settings.summary_max_per_poll,
+    )
+    if not papers:
+        return run
+    gate = asyncio.Semaphore(settings.summary_concurrency)
+    refused = asyncio.Event()
+
+    async def one(paper: Paper) -> None:
+        async with gate:
+            if refused.is_set():
+                return
+            if not await store.claim_summary(paper.arxiv_id, summarizer.model, PROMPT_VERSION):
+                run.skipped += 1
+                return
+            try:
+                answer = await summarizer.summarize(paper)
+            except ProviderRefused as exc:
+                refused.set()
+                run.stopped = str(exc)
+                await store.release_summary(
+                    paper.arxiv_id, summarizer.model, PROMPT_VERSION, str(exc)
+                )
+                return
+            except SummaryUnavailable as exc:
+                run.failed += 1
+                run.errors.append(f"{paper.arxiv_id}: {exc.reason}")
+                await store.release_summary(
+                    paper.arxiv_id,
+                    summarizer.model,
+                    PROMPT_VERSION,
+                    exc.reason,
+                    exc.prompt_tokens,
+                    exc.completion_tokens,
+                )
+                log.warning("summary failed paper=%s reason=%s", paper.arxiv_id, exc.reason)
+                return
+            summary = Summary(
+                tldr=answer.output.tldr,
+                bullets=tuple(answer.output.bullets),  # type: ignore[arg-type]
+                source=SummarySource.MODEL,
+                model=summarizer.model,
+                prompt_version=PROMPT_VERSION,
+            )
+            await store.save_summary(
+                paper.arxiv_id, summary, answer.prompt_tokens, answer.completion_tokens
+            )
+            run.summarized += 1
+            log.info(
+                "summarized paper=%s model=%s tokens=%d+%d",
+                paper.arxiv_id,
+                summarizer.model,
+                answer.prompt_tokens,
+                answer.completion_tokens,
+            )
+
+    await asyncio.gather(*(one(p) for p in papers))
+    if run.stopped:
+        log.error("summaries stopped early reason=%s", run.stopped)
+    return run

@@ -1,0 +1,247 @@
+"""Summaries through the real `openai` client against a loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from bot.classify import Classifier, load_vocabulary
+from bot.config import Settings
+from bot.digest import digest_for_day, render_terminal
+from bot.models import SummarySource
+from bot.pipeline import classify_pending, run_cycle
+from bot.store import Store
+from bot.summarize import (
+    PROMPT_VERSION,
+    Summarizer,
+    display_summary,
+    extractive_summary,
+    parse_answer,
+    summarize_pending,
+)
+from tests.fake_arxiv import FakeArxiv
+from tests.fake_openai import FakeOpenAI, Reply
+from tests.helpers import fixture_papers, make_paper
+
+SECRET = "sk-test-0123456789-do-not-log"
+DAY = "2025-11-12"
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
+    return settings.model_copy(
+        update={
+            "openai_api_key": SecretStr(SECRET),
+            "openai_base_url": fake_openai.base_url,
+            "openai_model": "fake-mini",
+            "openai_timeout_seconds": 1.0,
+            "openai_max_retries": 2,
+        }
+    )
+
+
+@pytest.fixture
+async def relevant_store(store: Store) -> Store:
+    await store.upsert_papers(fixture_papers(DAY))
+    await classify_pending(store, Classifier(load_vocabulary()))
+    return store
+
+
+@pytest.fixture
+async def summarizer(llm_settings: Settings) -> AsyncIterator[Summarizer]:
+    client = Summarizer(llm_settings)
+    yield client
+    await client.close()
+
+
+async def relevant_count(store: Store, settings: Settings) -> int:
+    return await store.count_papers(settings.relevance_threshold)
+
+
+async def test_every_relevant_paper_gets_a_stored_summary(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    relevant = await relevant_count(relevant_store, llm_settings)
+    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert run.summarized == relevant and run.failed == 0
+    assert len(fake_openai.requests) == relevant
+    assert all(a == f"Bearer {SECRET}" for a in fake_openai.authorizations)
+    request = fake_openai.requests[0]
+    assert request["model"] == "fake-mini"
+    assert request["response_format"]["type"] == "json_schema"
+    paper = await relevant_store.get_paper("2511.08360")
+    assert paper is not None and paper.summary is not None
+    assert paper.summary.source is SummarySource.MODEL
+    assert paper.summary.model == "fake-mini" and paper.summary.prompt_version == PROMPT_VERSION
+    assert len(paper.summary.bullets) == 3
+    assert paper.summary.tldr.startswith("Extreme Model Compression")
+    [(model, count, prompt_tokens, completion_tokens)] = await relevant_store.summary_spend()
+    assert (model, count) == ("fake-mini", relevant)
+    assert prompt_tokens > 0 and completion_tokens > 0
+    # The digest shows the model's summary.
+    digest = render_terminal(await digest_for_day(relevant_store, paper.announced, 0.5))
+    assert "TL;DR: Extreme Model Compression" in digest
+
+
+async def test_a_second_and_a_concurrent_poll_cost_nothing_more(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    relevant = await relevant_count(relevant_store, llm_settings)
+    # Two workers on two connections to the same file, at the same time.
+    other = await Store.open(llm_settings.database_path)
+    try:
+        first, second = await asyncio.gather(
+            summarize_pending(relevant_store, llm_settings, summarizer),
+            summarize_pending(other, llm_settings, summarizer),
+        )
+    finally:
+        await other.close()
+    assert first.summarized + second.summarized == relevant
+    assert len(fake_openai.requests) == relevant  # nobody paid twice
+    again = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert again.summarized == 0
+    assert len(fake_openai.requests) == relevant  # proof by request count
+
+
+async def test_429_with_retry_after_is_honoured(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply_for(
+        "Extreme Model Compression", Reply(status=429, headers={"retry-after": "1"})
+    )
+    began = time.monotonic()
+    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert time.monotonic() - began >= 1.0
+    assert run.failed == 0
+    titles = fake_openai.titles_requested()
+    assert sum("Extreme Model Compression" in t for t in titles) == 2
+    paper = await relevant_store.get_paper("2511.08360")
+    assert paper is not None and paper.summary is not None
+
+
+async def test_500_until_retries_run_out_leaves_only_that_paper_for_later(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    relevant = await relevant_count(relevant_store, llm_settings)
+    fake_openai.reply_for("Extreme Model Compression", *[Reply(status=500)] * 3)
+    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert run.failed == 1 and run.summarized == relevant - 1  # the others went through
+    assert "HTTP 500" in run.errors[0]
+    titles = fake_openai.titles_requested()
+    assert sum("Extreme Model Compression" in t for t in titles) == 3  # 1 try + 2 retries
+    paper = await relevant_store.get_paper("2511.08360")
+    assert paper is not None and paper.summary is None
+    # Shown meanwhile with the abstract-based fallback, marked as such.
+    assert display_summary(paper).source is SummarySource.EXTRACTIVE
+    # The next poll tries it again and succeeds; nobody else is asked twice.
+    before = len(fake_openai.requests)
+    again = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert again.summarized == 1 and len(fake_openai.requests) == before + 1
+
+
+async def test_a_malformed_answer_is_asked_once_more(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply_for("Extreme Model Compression", Reply(content="Sure! Here is a summary:"))
+    fake_openai.reply_for("Alignment-Aware Quantization", *[Reply(content='{"tldr": "x"}')] * 2)
+    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    fixed = await relevant_store.get_paper("2511.08360")
+    assert fixed is not None and fixed.summary is not None  # second answer was valid
+    broken = await relevant_store.get_paper("2511.07842")
+    assert broken is not None and broken.summary is None  # two bad answers: left for later
+    assert run.failed == 1 and "unusable" in run.errors[0]
+    # What the bad answers cost is still counted.
+    [(_, _, prompt_tokens, _)] = await relevant_store.summary_spend()
+    assert prompt_tokens > 0
+
+
+async def test_a_slow_answer_times_out_without_blocking_the_rest(
+    relevant_store: Store, llm_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    impatient = llm_settings.model_copy(update={"openai_max_retries": 0})
+    client = Summarizer(impatient)
+    fake_openai.reply_for("Extreme Model Compression", Reply(delay=3.0))
+    try:
+        run = await summarize_pending(relevant_store, impatient, client)
+    finally:
+        await client.close()
+    assert run.failed == 1 and "in time" in run.errors[0]
+    assert run.summarized == await relevant_count(relevant_store, impatient) - 1
+
+
+async def test_a_refused_key_stops_the_run_at_once(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply_next(*[Reply(status=401)] * 50)
+    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    assert run.stopped and "API key" in run.stopped
+    assert len(fake_openai.requests) <= llm_settings.summary_concurrency
+
+
+async def test_without_a_key_nothing_touches_the_network(
+    store: Store, settings: Settings, fake_arxiv: FakeArxiv, fake_openai: FakeOpenAI
+) -> None:
+    fake_arxiv.add_day(DAY)
+    assert settings.openai_api_key is None
+    await run_cycle(store, settings, Classifier(load_vocabulary()), summarizer=None)
+    assert fake_openai.requests == []
+    digest = await digest_for_day(store, fixture_papers(DAY)[0].announced, 0.5)
+    assert digest.papers
+    text = render_terminal(digest)
+    assert "TL;DR (from the abstract)" in text
+
+
+def test_extractive_summary_takes_what_how_and_gain_from_the_abstract() -> None:
+    paper = make_paper(
+        "2511.00001",
+        "Fast sparse attention",
+        "Attention is slow on long inputs. We propose FlashSparse, a sparse attention kernel. "
+        "It works by skipping blocks whose scores are negligible. "
+        "Experiments cover three model sizes. FlashSparse is 3.1x faster at 64k tokens.",
+    )
+    summary = extractive_summary(paper)
+    assert summary.source is SummarySource.EXTRACTIVE
+    assert summary.bullets == (
+        "We propose FlashSparse, a sparse attention kernel.",
+        "It works by skipping blocks whose scores are negligible.",
+        "FlashSparse is 3.1x faster at 64k tokens.",
+    )
+    long = make_paper("2511.00002", "Long", "word " * 400)
+    assert all(len(b) <= 300 for b in extractive_summary(long).bullets)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,
+        "",
+        "not json",
+        '{"tldr": "t", "bullets": ["a", "b"]}',
+        '{"tldr": "t", "bullets": ["a", "b", "c", "d"]}',
+        '{"tldr": "", "bullets": ["a", "b", "c"]}',
+        '{"tldr": "t", "bullets": ["a", "b", "' + "c" * 400 + '"]}',
+        '{"tldr": "t", "bullets": [1, 2, 3]}',
+        "[]",
+    ],
+)
+def test_answers_that_do_not_fit_are_refused(content: str | None) -> None:
+    with pytest.raises(ValueError):
+        parse_answer(content)
+
+
+def test_answers_in_a_code_fence_with_bullet_marks_are_cleaned() -> None:
+    output = parse_answer(
+        '```json\n{"tldr": "One\\nline", "bullets": ["- a", "2. b", "• c"], "extra": 1}\n```'
+    )
+    assert output.tldr == "One line" and output.bullets == ["a", "b", "c"]

@@ -152,6 +152,12 @@ def read_corpus(path: Path, batch: int):
             yield papers
 
 
+def _title_hit_share(text: str, papers: list[Paper]) -> float:
+    words = {w[:5] for w in re.findall(r"\w+", text.lower())}
+    hits = [words <= {w[:5] for w in re.findall(r"\w+", p.title.lower())} for p in papers]
+    return sum(hits) / len(hits) if hits else 0.0
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -163,6 +169,9 @@ async def bench_search(store: Store, rounds: int) -> dict:
     ours: list[float] = []
     reference: list[float] = []
     overlap: dict[str, list[float]] = {"exact": [], "windowed": []}
+    # Share of the top 10 whose title holds every query word: do results stay *about*
+    # the query? bm25 weighs titles 4x, so the reference scores well here.
+    title_hits: dict[str, list[float]] = {"ours": [], "reference": []}
     for _ in range(rounds):
         for spec in QUERIES:
             query = SearchQuery(
@@ -185,6 +194,12 @@ async def bench_search(store: Store, rounds: int) -> dict:
                 share = len(got & set(best)) / max(1, len(best))
                 key = "windowed" if result.mode is SearchMode.NEWEST_RANKED else "exact"
                 overlap[key].append(share)
+                if key == "windowed":
+                    reference_papers = [await store.get_paper(i) for i in best]
+                    title_hits["ours"].append(_title_hit_share(spec["text"], result.papers))
+                    title_hits["reference"].append(
+                        _title_hit_share(spec["text"], [p for p in reference_papers if p])
+                    )
     ms = lambda values, q: round(percentile(values, q) * 1000, 1)  # noqa: E731
     return {
         "search_p50_ms": ms(ours, 50),
@@ -201,6 +216,12 @@ async def bench_search(store: Store, rounds: int) -> dict:
         if overlap["windowed"]
         else None,
         "windowed_queries": len(overlap["windowed"]) // rounds,
+        "windowed_title_hit_at10_ours": round(statistics.mean(title_hits["ours"]), 3)
+        if title_hits["ours"]
+        else None,
+        "windowed_title_hit_at10_reference": round(statistics.mean(title_hits["reference"]), 3)
+        if title_hits["reference"]
+        else None,
         "queries": len(QUERIES),
     }
 

@@ -245,3 +245,49 @@ def test_answers_in_a_code_fence_with_bullet_marks_are_cleaned() -> None:
         '```json\n{"tldr": "One\\nline", "bullets": ["- a", "2. b", "• c"], "extra": 1}\n```'
     )
     assert output.tldr == "One line" and output.bullets == ["a", "b", "c"]
+
+
+async def test_markdown_export_shows_summary_bullets(
+    relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, tmp_path
+) -> None:
+    from bot.digest import export_markdown
+
+    await summarize_pending(relevant_store, llm_settings, summarizer)
+    out = tmp_path / "papers.md"
+    await export_markdown(relevant_store, out, llm_settings.relevance_threshold)
+    text = out.read_text()
+    entry = text.split("[Extreme Model Compression with Structured Sparsity at Low Precision]")[1]
+    entry = entry.split("</details>")[0]
+    assert entry.count("\n* ") == 3
+    assert "* Gains 2x speed at equal accuracy, per the abstract." in entry
+
+
+def test_fetch_then_stats_from_the_command_line(
+    tmp_path, fake_arxiv: FakeArxiv, fake_openai: FakeOpenAI
+) -> None:
+    from tests.test_cli import run
+
+    fake_arxiv.add_day(DAY)
+    env = {
+        "ARXIV_API_URL": fake_arxiv.url,
+        "ARXIV_DELAY_SECONDS": "0",
+        "ARXIV_LOOKBACK_DAYS": "3650",
+        "OPENAI_API_KEY": SECRET,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "OPENAI_MODEL": "fake-mini",
+        "LOG_LEVEL": "DEBUG",
+    }
+    fetched = run(["fetch"], tmp_path, env)
+    assert fetched.returncode == 0, fetched.stderr
+    summarized = len(fake_openai.requests)
+    assert summarized > 5
+    stats = run(["stats"], tmp_path, env)
+    assert f"Summaries: {summarized}" in stats.stdout
+    assert f"fake-mini: {summarized} summaries" in stats.stdout
+    digest = run(["digest"], tmp_path, env)
+    assert "TL;DR: " in digest.stdout
+    # A second fetch costs nothing more.
+    assert run(["fetch"], tmp_path, env).returncode == 0
+    assert len(fake_openai.requests) == summarized
+    for output in (fetched, stats, digest):
+        assert SECRET not in output.stdout + output.stderr

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="arXiv efficiency digest: fetch, classify, search and export papers.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser(
+        "run", help="run the Discord bot: poller, summaries, daily digests, slash commands"
+    )
     commands.add_parser("fetch", help="poll arXiv once, store and classify new papers")
     status = commands.add_parser("status", help="show the last polls and what is stored")
     status.add_argument("--limit", type=int, default=10, help="how many polls to show")
@@ -87,6 +90,22 @@ def _print_progress(progress: PollProgress) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    from bot.discord_bot.client import ArxivBot
+
+    assert settings.discord_token is not None
+    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    summarizer = Summarizer(settings) if settings.openai_api_key else None
+    bot = ArxivBot(settings, store, classifier, summarizer)
+    try:
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())
+    finally:
+        if summarizer:
+            await summarizer.close()
+    return 0
 
 
 async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) -> int:
@@ -213,6 +232,7 @@ async def cmd_classify(store: Store, settings: Settings, args: argparse.Namespac
 
 
 COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[int]]] = {
+    "run": cmd_run,
     "fetch": cmd_fetch,
     "status": cmd_status,
     "search": cmd_search,
@@ -235,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "run" and settings.discord_token is None:
+        print(
+            "error: set DISCORD_TOKEN (in the environment or .env) to your bot's token; "
+            "see README, 'Create the Discord application'",
+            file=sys.stderr,
+        )
         return 2
     _configure_logging(settings.log_level)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.ET", "cs.LG", "cs.NE", "stat.ML")
 ARXIV_QUERY_URL = "https://export.arxiv.org/api/query"
+DISCORD_API_URL = "https://discord.com/api/v10"
 
 
 class Settings(BaseSettings):
@@ -36,6 +38,32 @@ class Settings(BaseSettings):
     openai_max_retries: int = Field(3, ge=0, le=10)
     summary_concurrency: int = Field(4, ge=1, le=64)
     summary_max_per_poll: int = Field(100, ge=0, le=10000)
+
+    discord_token: SecretStr | None = None
+    discord_api_base_url: str = DISCORD_API_URL
+    discord_guild_id: int | None = None
+    digest_time: str = "08:00"
+    digest_max_papers: int = Field(15, ge=1, le=50)
+    poll_interval_minutes: int = Field(60, ge=5, le=24 * 60)
+
+    @field_validator("digest_time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("use a UTC time of day as HH:MM, e.g. 08:00")
+        return value
+
+    @field_validator("discord_api_base_url")
+    @classmethod
+    def _discord_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("use an http(s) URL like https://discord.com/api/v10")
+        return value.rstrip("/")
+
+    @field_validator("discord_token", "discord_guild_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("openai_api_key", "openai_base_url", mode="before")
     @classmethod

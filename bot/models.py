@@ -105,3 +105,47 @@ class DigestDay:
 
     day: date
     papers: list[Paper] = field(default_factory=list)
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # the bot lacks permission in the channel; /subscribe again resumes
+    DELETED = "deleted"  # the channel is gone, or the server unsubscribed
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    guild_id: str
+    channel_id: str
+    topics: tuple[str, ...]  # empty: every topic
+    digest_time: str  # HH:MM UTC
+    min_score: float
+    post_empty: bool
+    status: SubscriptionStatus
+    status_reason: str | None
+    starts_on: date
+    next_due_at: datetime
+    last_digest_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryButton:
+    label: str
+    arxiv_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One Discord message of a digest, as plain data the Discord layer turns into a post."""
+
+    content: str
+    embeds: tuple[dict, ...] = ()
+    buttons: tuple[SummaryButton, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    digest_id: int
+    position: int
+    message: OutgoingMessage

@@ -23,10 +23,15 @@ import aiosqlite
 
 from bot.models import (
     Classification,
+    OutgoingMessage,
     Paper,
+    PendingMessage,
     Poll,
     PollOutcome,
+    Subscription,
+    SubscriptionStatus,
     Summary,
+    SummaryButton,
     SummarySource,
     UpsertCounts,
 )
@@ -130,6 +135,47 @@ def _paper(row: sqlite3.Row | tuple[Any, ...]) -> Paper:
         relevance=row[10],
         topics=topics,
         summary=_summary(row[12]),
+    )
+
+
+class _AlreadyDelivered(Exception):
+    """Another worker recorded one of these papers for this subscription first."""
+
+
+def _subscription(row: tuple[Any, ...]) -> Subscription:
+    return Subscription(
+        id=row[0],
+        guild_id=row[1],
+        channel_id=row[2],
+        topics=tuple(json.loads(row[3])),
+        digest_time=row[4],
+        min_score=row[5],
+        post_empty=bool(row[6]),
+        status=SubscriptionStatus(row[7]),
+        status_reason=row[8],
+        starts_on=date.fromisoformat(row[9]),
+        next_due_at=datetime.fromisoformat(row[10]),
+        last_digest_at=_from_iso(row[11]),
+    )
+
+
+def _message_json(message: OutgoingMessage) -> str:
+    return json.dumps(
+        {
+            "content": message.content,
+            "embeds": list(message.embeds),
+            "buttons": [[b.label, b.arxiv_id] for b in message.buttons],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _message_from_json(text: str) -> OutgoingMessage:
+    data = json.loads(text)
+    return OutgoingMessage(
+        content=data["content"],
+        embeds=tuple(data["embeds"]),
+        buttons=tuple(SummaryButton(label, arxiv_id) for label, arxiv_id in data["buttons"]),
     )
 
 
@@ -633,6 +679,220 @@ class Store:
             " GROUP BY model ORDER BY model"
         ) as cur:
             return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
+
+    # -- subscriptions and digests ----------------------------------------------------------
+
+    _SUBSCRIPTION_COLUMNS = (
+        "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
+        " status_reason, starts_on, next_due_at, last_digest_at"
+    )
+
+    async def save_subscription(
+        self,
+        guild_id: str,
+        channel_id: str,
+        topics: Sequence[str],
+        digest_time: str,
+        min_score: float,
+        post_empty: bool,
+        starts_on: date,
+        next_due_at: datetime,
+    ) -> Subscription:
+        """Create a channel's subscription, or update it (which also resumes a paused one).
+        A subscription that was removed starts again from `starts_on`."""
+        now = _now()
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
+                " post_empty, status, starts_on, next_due_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)"
+                " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
+                " digest_time = excluded.digest_time, min_score = excluded.min_score,"
+                " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
+                " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
+                "   ELSE starts_on END,"
+                " status = 'active', status_reason = NULL, updated_at = excluded.updated_at",
+                (
+                    guild_id,
+                    channel_id,
+                    json.dumps(list(topics)),
+                    digest_time,
+                    min_score,
+                    int(post_empty),
+                    starts_on.isoformat(),
+                    _iso(next_due_at),
+                    now,
+                    now,
+                ),
+            )
+        subscription = await self.subscription_for_channel(channel_id)
+        assert subscription is not None
+        return subscription
+
+    async def subscription_for_channel(self, channel_id: str) -> Subscription | None:
+        async with self._conn.execute(
+            f"SELECT {self._SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?",
+            (channel_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return _subscription(row) if row else None
+
+    async def guild_subscriptions(self, guild_id: str) -> list[Subscription]:
+        async with self._conn.execute(
+            f"SELECT {self._SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            " WHERE guild_id = ? AND status != 'deleted' ORDER BY channel_id",
+            (guild_id,),
+        ) as cur:
+            return [_subscription(row) for row in await cur.fetchall()]
+
+    async def due_subscriptions(self, now: datetime) -> list[Subscription]:
+        async with self._conn.execute(
+            f"SELECT {self._SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            " WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at, id",
+            (_iso(now),),
+        ) as cur:
+            return [_subscription(row) for row in await cur.fetchall()]
+
+    async def set_subscription_status(
+        self, subscription_id: int, status: SubscriptionStatus, reason: str | None
+    ) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET status = ?, status_reason = ?, updated_at = ?"
+                " WHERE id = ?",
+                (status.value, reason, _now(), subscription_id),
+            )
+
+    async def digest_candidates(self, subscription: Subscription, threshold: float) -> list[Paper]:
+        """Relevant papers matching a subscription that it has not received, best first."""
+        params: list[Any] = [
+            max(threshold, subscription.min_score),
+            subscription.starts_on.isoformat(),
+            subscription.id,
+        ]
+        topic_clause = ""
+        if subscription.topics:
+            marks = ",".join("?" * len(subscription.topics))
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM paper_topics t WHERE t.paper_id = p.id"
+                f" AND t.topic IN ({marks}))"
+            )
+            params.extend(subscription.topics)
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ? AND p.announced >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM digest_papers d WHERE d.subscription_id = ?"
+            "   AND d.paper_id = p.id)"
+            + topic_clause
+            + " ORDER BY p.relevance DESC, p.announced DESC, p.arxiv_id",
+            params,
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def record_digest(
+        self,
+        subscription_id: int,
+        kind: str,
+        papers: Sequence[Paper],
+        messages: Sequence[OutgoingMessage],
+        next_due_at: datetime | None,
+    ) -> int | None:
+        """Record a digest, the papers it delivers and its messages, in one transaction.
+        Returns None when another worker delivered one of these papers first."""
+        try:
+            return await self._record_digest(subscription_id, kind, papers, messages, next_due_at)
+        except _AlreadyDelivered:
+            return None
+
+    async def _record_digest(
+        self,
+        subscription_id: int,
+        kind: str,
+        papers: Sequence[Paper],
+        messages: Sequence[OutgoingMessage],
+        next_due_at: datetime | None,
+    ) -> int | None:
+        now = _now()
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (subscription_id, kind, len(papers), now),
+            )
+            digest_id = cur.lastrowid
+            try:
+                await conn.executemany(
+                    "INSERT INTO digest_papers (subscription_id, paper_id, digest_id, position)"
+                    " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
+                    [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
+                )
+            except sqlite3.IntegrityError:
+                raise _AlreadyDelivered from None
+            await conn.executemany(
+                "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
+                [(digest_id, i, _message_json(m)) for i, m in enumerate(messages)],
+            )
+            if not messages:
+                await conn.execute(
+                    "UPDATE digests SET finished_at = ? WHERE id = ?", (now, digest_id)
+                )
+            await conn.execute(
+                "UPDATE subscriptions SET last_digest_at = ?,"
+                " next_due_at = coalesce(?, next_due_at) WHERE id = ?",
+                (now, _iso(next_due_at) if next_due_at else None, subscription_id),
+            )
+        return digest_id
+
+    async def postpone_subscription(self, subscription_id: int, next_due_at: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET next_due_at = ?, last_digest_at = ? WHERE id = ?",
+                (_iso(next_due_at), _now(), subscription_id),
+            )
+
+    async def pending_messages(self, subscription_id: int) -> list[PendingMessage]:
+        """Messages of this subscription's digests not yet posted, oldest digest first."""
+        async with self._conn.execute(
+            "SELECT m.digest_id, m.position, m.payload FROM digest_messages m"
+            " JOIN digests d ON d.id = m.digest_id"
+            " WHERE d.subscription_id = ? AND m.sent_at IS NULL"
+            " ORDER BY m.digest_id, m.position",
+            (subscription_id,),
+        ) as cur:
+            return [
+                PendingMessage(row[0], row[1], _message_from_json(row[2]))
+                for row in await cur.fetchall()
+            ]
+
+    async def mark_message_sent(self, digest_id: int, position: int, message_id: str) -> None:
+        now = _now()
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE digest_messages SET message_id = ?, sent_at = ?"
+                " WHERE digest_id = ? AND position = ?",
+                (message_id, now, digest_id, position),
+            )
+            await conn.execute(
+                "UPDATE digests SET finished_at = ? WHERE id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM digest_messages WHERE digest_id = ? AND sent_at IS NULL)",
+                (now, digest_id, digest_id),
+            )
+
+    async def poll_outcomes_since(self, since: datetime) -> list[Poll]:
+        async with self._conn.execute(
+            "SELECT id, started_at, finished_at, outcome, reason, requests, new, updated,"
+            " unchanged, newest_seen FROM polls WHERE started_at >= ? AND outcome != 'running'"
+            " ORDER BY id",
+            (_iso(since),),
+        ) as cur:
+            return [_poll(row) for row in await cur.fetchall()]
+
+    async def topic_counts(self, since: date, threshold: float) -> dict[str, int]:
+        async with self._conn.execute(
+            "SELECT t.topic, count(*) FROM paper_topics t JOIN papers p ON p.id = t.paper_id"
+            " WHERE p.announced >= ? AND p.relevance >= ? GROUP BY t.topic",
+            (since.isoformat(), threshold),
+        ) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
 
     # -- polls ------------------------------------------------------------------------------
 

@@ -145,3 +145,10 @@ def test_env_example_documents_every_setting_and_works_as_is(tmp_path: Path) -> 
     (tmp_path / ".env").write_text(example)
     result = run(["migrate"], tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
+    result = run(["run"], tmp_path, {"DISCORD_TOKEN": ""})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "DISCORD_TOKEN" in line

@@ -1,0 +1,380 @@
+"""Slash commands: parse what was typed, call the services, format the reply."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.arxiv_ids import parse_arxiv_id
+from bot.classify import TOPICS
+from bot.delivery import clip, deliver_subscription, escape, render_digest
+from bot.digest import first_authors
+from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of, summary_text
+from bot.models import Paper, PollOutcome, SearchQuery, SubscriptionStatus
+from bot.search import SearchError, search_papers
+from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import ArxivBot
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 5
+
+
+class UserError(Exception):
+    """A one-line answer for the caller; nothing was written."""
+
+
+async def reply(interaction: discord.Interaction, text: str, *, public: bool = False) -> None:
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=not public, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(
+            text, ephemeral=not public, allowed_mentions=NO_MENTIONS
+        )
+
+
+async def topic_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    current = current.lower()
+    return [app_commands.Choice(name=t, value=t) for t in TOPICS if current in t][:25]
+
+
+def _date_option(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"{text[:30]!r} is not a date; use YYYY-MM-DD, e.g. 2025-11-12.") from None
+
+
+def _require_manage_channels(interaction: discord.Interaction) -> None:
+    # Default permissions hide the commands from others; servers can override that, so
+    # check again here.
+    if not interaction.permissions.manage_channels:
+        raise UserError("You need the Manage Channels permission to change digests.")
+
+
+def _search_line(number: int, paper: Paper) -> str:
+    topics = " ".join(f"`{t}`" for t in paper.topics)
+    return (
+        f"**{number}.** [{escape(clip(paper.title, 180))}](<{paper.abs_url}>)\n"
+        f"{escape(first_authors(paper))} · {paper.announced.isoformat()}"
+        + (f" · {topics}" if topics else "")
+    )
+
+
+class Papers(commands.Cog):
+    """Finding papers: /search, /paper, /topics, /status, /help."""
+
+    def __init__(self, bot: ArxivBot) -> None:
+        self.bot = bot
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await _answer_error(interaction, error)
+
+    @app_commands.command(name="search", description="Search every paper the bot has seen.")
+    @app_commands.describe(
+        query="Words, a phrase in quotes, or an arXiv id or URL (up to 300 characters)",
+        topic="Only papers with this topic",
+        category="Only this arXiv category, e.g. cs.LG",
+        author="Only papers by this author",
+        since="Only papers listed on or after this day (YYYY-MM-DD)",
+        public="Show the results to the whole channel",
+    )
+    @app_commands.autocomplete(topic=topic_autocomplete)
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: str,
+        topic: str | None = None,
+        category: str | None = None,
+        author: str | None = None,
+        since: str | None = None,
+        public: bool = False,
+    ) -> None:
+        base = SearchQuery(
+            text=query,
+            topic=topic,
+            category=category,
+            author=author,
+            since=_date_option(since),
+            limit=PAGE_SIZE + 1,
+        )
+
+        async def render(page: int) -> tuple[str, bool]:
+            result = await search_papers(self.bot.store, _page(base, page))
+            papers = result.papers[:PAGE_SIZE]
+            if not papers:
+                return "No papers found.", False
+            lines = [f"Results for `{escape(clip(query, 80))}` · page {page + 1}"]
+            if result.mode == "any-term":
+                lines[0] += " (no paper has every word; these have some)"
+            first = page * PAGE_SIZE
+            lines += [_search_line(first + i + 1, p) for i, p in enumerate(papers)]
+            return clip("\n".join(lines), 2000), len(result.papers) > PAGE_SIZE
+
+        text, has_next = await render(0)
+        view = SearchPager(interaction.user.id, render, has_next)
+        await interaction.response.send_message(
+            text, view=view, ephemeral=not public, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="paper", description="Show one paper in full.")
+    @app_commands.describe(id="An arXiv id like 2511.08360 or an arxiv.org link")
+    async def paper(self, interaction: discord.Interaction, id: str) -> None:
+        parsed = parse_arxiv_id(id)
+        if parsed is None:
+            raise UserError(f"{clip(id, 40)!r} is not an arXiv id; try e.g. 2511.08360.")
+        paper = await self.bot.store.get_paper(parsed[0])
+        if paper is None:
+            raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
+        embed = discord.Embed(
+            title=clip(escape(paper.title), 256),
+            url=paper.abs_url,
+            colour=0xB31B1B,
+            description=summary_text(paper).split("\n", 1)[1][:4000],
+        )
+        embed.add_field(
+            name="Authors", value=clip(escape(", ".join(paper.authors)), 1024), inline=False
+        )
+        embed.add_field(name="Categories", value=" ".join(paper.categories) or "-")
+        embed.add_field(name="Listed", value=paper.announced.isoformat())
+        embed.add_field(name="Version", value=f"v{paper.version} · {paper.updated:%Y-%m-%d}")
+        embed.add_field(name="Topics", value=", ".join(paper.topics) or "-")
+        embed.add_field(name="Relevance", value=f"{paper.relevance or 0:.2f}")
+        embed.add_field(name="Links", value=f"[abs]({paper.abs_url}) · [pdf]({paper.pdf_url})")
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="topics", description="Topics and their papers in the last 7 days.")
+    async def topics(self, interaction: discord.Interaction) -> None:
+        since = datetime.now(UTC).date() - timedelta(days=7)
+        counts = await self.bot.store.topic_counts(since, self.bot.settings.relevance_threshold)
+        lines = ["**Topics** (relevant papers listed in the last 7 days)"]
+        lines += [f"`{t}`: {counts.get(t, 0)}" for t in TOPICS]
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(
+        name="status", description="Last arXiv polls, papers stored, next digest."
+    )
+    async def status(self, interaction: discord.Interaction) -> None:
+        store = self.bot.store
+        polls = await store.recent_polls(5)
+        total = await store.count_papers()
+        relevant = await store.count_papers(self.bot.settings.relevance_threshold)
+        lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)", "**Last polls:**"]
+        if not polls:
+            lines.append("none yet")
+        for poll in polls:
+            what = {
+                PollOutcome.OK: f"ok, {poll.counts.new} new, {poll.counts.updated} updated",
+                PollOutcome.NOTHING: "ok, nothing new announced",
+                PollOutcome.FAILED: f"failed: {poll.reason}",
+                PollOutcome.RUNNING: "running",
+            }[poll.outcome]
+            lines.append(f"<t:{int(poll.started_at.timestamp())}:R> · {escape(what)}")
+        subscription = await store.subscription_for_channel(str(interaction.channel_id))
+        if subscription and subscription.status is SubscriptionStatus.ACTIVE:
+            lines.append(f"**Next digest here:** <t:{int(subscription.next_due_at.timestamp())}:f>")
+        elif subscription and subscription.status is SubscriptionStatus.PAUSED:
+            lines.append(f"**Digest here paused:** {escape(subscription.status_reason or '')}")
+        else:
+            lines.append("**This channel has no digest.** `/subscribe` sets one up.")
+        await reply(interaction, "\n".join(lines))
+
+    @app_commands.command(name="help", description="What this bot does and its commands.")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await reply(
+            interaction,
+            "\n".join(
+                [
+                    "**arXiv efficiency digest**: the day's papers about making deep learning "
+                    "cheaper, picked from cs.AI, cs.CL, cs.ET, cs.LG, cs.NE and stat.ML.",
+                    "`/search query [topic] [category] [author] [since] [public]`: search every "
+                    "paper seen",
+                    "`/paper id`: one paper in full",
+                    "`/topics`: topics and their papers this week",
+                    "`/subscribe [topics] [time] [min_score] [channel] [empty_days]`: daily "
+                    "digest (Manage Channels)",
+                    "`/unsubscribe [channel]`, `/subscriptions`: manage digests",
+                    "`/digest preview`, `/digest now`: see or post the next digest",
+                    "`/status`: arXiv polls and the next digest",
+                ]
+            ),
+        )
+
+
+def _page(query: SearchQuery, page: int) -> SearchQuery:
+    return SearchQuery(
+        text=query.text,
+        topic=query.topic,
+        category=query.category,
+        author=query.author,
+        since=query.since,
+        until=query.until,
+        limit=PAGE_SIZE + 1,
+        offset=page * PAGE_SIZE,
+    )
+
+
+class Subscriptions(commands.Cog):
+    """Daily digests: /subscribe, /unsubscribe, /subscriptions, /digest."""
+
+    digest = app_commands.Group(
+        name="digest",
+        description="See or post this channel's next digest.",
+        guild_only=True,
+    )
+
+    def __init__(self, bot: ArxivBot) -> None:
+        self.bot = bot
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await _answer_error(interaction, error)
+
+    def _channel(
+        self, interaction: discord.Interaction, channel: discord.abc.GuildChannel | None
+    ) -> str:
+        if interaction.guild_id is None:
+            raise UserError("Digests are set up inside a server.")
+        if channel is None:
+            return str(interaction.channel_id)
+        if channel.guild.id != interaction.guild_id:
+            raise UserError("That channel is in another server.")
+        return str(channel.id)
+
+    @app_commands.command(name="subscribe", description="Post a daily digest in a channel.")
+    @app_commands.describe(
+        topics="Only these topics, comma-separated (default: all)",
+        time="Time of day in UTC, HH:MM (default: the server's setting)",
+        min_score="Only papers scoring at least this, 0 to 1",
+        channel="Where to post (default: this channel)",
+        empty_days="Post a short note on days without new papers",
+    )
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.guild_only()
+    async def subscribe(
+        self,
+        interaction: discord.Interaction,
+        topics: str | None = None,
+        time: str | None = None,
+        min_score: float | None = None,
+        channel: discord.TextChannel | None = None,
+        empty_days: bool = False,
+    ) -> None:
+        _require_manage_channels(interaction)
+        channel_id = self._channel(interaction, channel)
+        subscription = await subscribe(
+            self.bot.store,
+            self.bot.settings,
+            str(interaction.guild_id),
+            channel_id,
+            topics,
+            time,
+            min_score,
+            empty_days,
+        )
+        await reply(
+            interaction,
+            f"Subscribed {describe(subscription)}. First digest "
+            f"<t:{int(subscription.next_due_at.timestamp())}:R>.",
+        )
+
+    @app_commands.command(name="unsubscribe", description="Stop a channel's daily digest.")
+    @app_commands.describe(channel="Which channel (default: this one)")
+    @app_commands.default_permissions(manage_channels=True)
+    @app_commands.guild_only()
+    async def unsubscribe(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        _require_manage_channels(interaction)
+        channel_id = self._channel(interaction, channel)
+        if not await unsubscribe(self.bot.store, str(interaction.guild_id), channel_id):
+            raise UserError(f"<#{channel_id}> has no digest.")
+        await reply(interaction, f"<#{channel_id}> will get no more digests.")
+
+    @app_commands.command(name="subscriptions", description="This server's digests.")
+    @app_commands.guild_only()
+    async def subscriptions(self, interaction: discord.Interaction) -> None:
+        found = await self.bot.store.guild_subscriptions(str(interaction.guild_id))
+        if not found:
+            await reply(interaction, "No digests in this server yet. `/subscribe` sets one up.")
+            return
+        await reply(interaction, clip("\n".join(describe(s) for s in found), 2000))
+
+    @digest.command(name="preview", description="See this channel's next digest (only you).")
+    async def preview(self, interaction: discord.Interaction) -> None:
+        store = self.bot.store
+        subscription = await store.subscription_for_channel(str(interaction.channel_id))
+        if subscription is None or subscription.status is SubscriptionStatus.DELETED:
+            raise UserError("This channel has no digest. `/subscribe` sets one up.")
+        papers = await store.digest_candidates(subscription, self.bot.settings.relevance_threshold)
+        if not papers:
+            await reply(interaction, "Nothing new for this channel since its last digest.")
+            return
+        messages = render_digest(papers, self.bot.settings.digest_max_papers, subscription.topics)
+        first = messages[0]
+        more = f"\n-# Preview of message 1 of {len(messages)}." if len(messages) > 1 else ""
+        await interaction.response.send_message(
+            clip(first.content + more, 2000),
+            embeds=embeds_of(first),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @digest.command(name="now", description="Post this channel's next digest now.")
+    async def now(self, interaction: discord.Interaction) -> None:
+        _require_manage_channels(interaction)
+        store = self.bot.store
+        subscription = await store.subscription_for_channel(str(interaction.channel_id))
+        if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
+            raise UserError("This channel has no active digest. `/subscribe` sets one up.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        posted = await deliver_subscription(
+            store,
+            self.bot.settings,
+            self.bot.sender,
+            subscription,
+            datetime.now(UTC),
+            scheduled=False,
+        )
+        text = (
+            f"Posted {posted} message{'s' * (posted != 1)}." if posted else "Nothing new to post."
+        )
+        await reply(interaction, text)
+
+
+async def _answer_error(
+    interaction: discord.Interaction, error: app_commands.AppCommandError
+) -> None:
+    original = getattr(error, "original", error)
+    if isinstance(original, UserError | SearchError | SubscriptionError):
+        text = str(original)
+    elif isinstance(error, app_commands.TransformerError):
+        text = f"{clip(str(error.value), 40)!r} is not a valid {error.type.name.lower()} here."
+    else:
+        log.error(
+            "command failed command=%s channel=%s",
+            interaction.command.name if interaction.command else "?",
+            interaction.channel_id,
+            exc_info=original,
+        )
+        text = "Something went wrong on the bot's side; it has been logged."
+    try:
+        await reply(interaction, text)
+    except discord.HTTPException:
+        log.warning("could not answer interaction channel=%s", interaction.channel_id)

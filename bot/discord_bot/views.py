@@ -1,0 +1,124 @@
+"""Buttons: a persistent Summary button per digest paper, and the search pager."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.delivery import clip, escape
+from bot.models import OutgoingMessage, Paper, SummarySource
+from bot.summarize import display_summary
+
+if TYPE_CHECKING:
+    from bot.discord_bot.client import ArxivBot
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def summary_text(paper: Paper) -> str:
+    summary = display_summary(paper)
+    lines = [f"**{escape(clip(paper.title, 250))}**", f"**TL;DR** {escape(summary.tldr)}"]
+    lines += [f"• {escape(b)}" for b in summary.bullets]
+    if summary.source is SummarySource.EXTRACTIVE:
+        lines.append("-# Sentences picked from the abstract; no AI summary yet.")
+    else:
+        lines.append(f"-# Summary by {escape(summary.model or 'the model')}.")
+    lines.append(f"<{paper.abs_url}> · <{paper.pdf_url}>")
+    return clip("\n".join(lines), 2000)
+
+
+class SummaryButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"paper:summary:(?P<id>[\w./-]{4,40})"
+):
+    """Reveals a paper's summary to the clicker only. Its state lives in the custom id,
+    so buttons of old digests keep working after restarts."""
+
+    def __init__(self, arxiv_id: str, label: str = "Summary") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"paper:summary:{arxiv_id}",
+            )
+        )
+        self.arxiv_id = arxiv_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> SummaryButton:
+        return cls(match["id"], item.label or "Summary")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ArxivBot = interaction.client  # type: ignore[assignment]
+        paper = await bot.store.get_paper(self.arxiv_id)
+        if paper is None:
+            await interaction.response.send_message(
+                "That paper is no longer stored.", ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        await interaction.response.send_message(
+            summary_text(paper), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+
+def digest_view(message: OutgoingMessage) -> discord.ui.View | None:
+    if not message.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in message.buttons:
+        view.add_item(SummaryButton(button.arxiv_id, button.label))
+    return view
+
+
+def embeds_of(message: OutgoingMessage) -> list[discord.Embed]:
+    return [discord.Embed.from_dict(dict(embed)) for embed in message.embeds]
+
+
+class SearchPager(discord.ui.View):
+    """Previous/Next for one person's search; others are told to run their own."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        render: Callable[[int], Awaitable[tuple[str, bool]]],
+        has_next: bool,
+    ) -> None:
+        super().__init__(timeout=600)
+        self.owner_id = owner_id
+        self.render = render
+        self.page = 0
+        self.previous.disabled = True
+        self.next.disabled = not has_next
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message(
+                "These buttons belong to someone else's search; run `/search` yourself.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return False
+        return True
+
+    async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        text, has_next = await self.render(page)
+        self.page = page
+        self.previous.disabled = page == 0
+        self.next.disabled = not has_next
+        await interaction.response.edit_message(
+            content=text, view=self, allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+    ) -> None:
+        await self._show(interaction, max(0, self.page - 1))
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, self.page + 1)

@@ -1,0 +1,601 @@
+"""A loopback server that speaks enough of Discord's REST API and gateway for discord.py.
+
+It runs in its own thread and event loop, so a bot under test can live in the
+test's loop or in another process. It records every REST request, keeps the
+messages posted per channel, and lets a test send slash-command and button
+interactions through the gateway as Discord would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+APP_ID = "900000000000000001"
+BOT_ID = APP_ID
+GUILD_ID = "910000000000000001"
+OTHER_GUILD_ID = "910000000000000002"
+CHANNEL_ID = "920000000000000001"
+SECOND_CHANNEL_ID = "920000000000000002"
+OTHER_GUILD_CHANNEL_ID = "920000000000000009"
+ADMIN_ID = "930000000000000001"
+MEMBER_ID = "930000000000000002"
+MANAGE_CHANNELS = 1 << 4
+ADMIN_PERMISSIONS = str((1 << 11) | (1 << 10) | MANAGE_CHANNELS | (1 << 14) | (1 << 15))
+MEMBER_PERMISSIONS = str((1 << 11) | (1 << 10))
+
+_snowflakes = itertools.count(950000000000000000)
+
+
+def snowflake() -> str:
+    return str(next(_snowflakes))
+
+
+def user(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "username": name,
+        "global_name": name,
+        "discriminator": "0",
+        "avatar": None,
+        "bot": bot,
+        "public_flags": 0,
+        "flags": 0,
+    }
+
+
+def text_channel(channel_id: str, guild_id: str, name: str, position: int = 0) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "type": 0,
+        "guild_id": guild_id,
+        "name": name,
+        "position": position,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "parent_id": None,
+        "topic": None,
+        "last_message_id": None,
+        "rate_limit_per_user": 0,
+        "flags": 0,
+    }
+
+
+def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": guild_id,
+        "name": f"Guild {guild_id[-1]}",
+        "icon": None,
+        "owner_id": ADMIN_ID,
+        "roles": [
+            {
+                "id": guild_id,
+                "name": "@everyone",
+                "permissions": MEMBER_PERMISSIONS,
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+        ],
+        "channels": channels,
+        "threads": [],
+        "members": [
+            {
+                "user": user(BOT_ID, "arxiv-bot", bot=True),
+                "roles": [],
+                "joined_at": "2025-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            }
+        ],
+        "member_count": 3,
+        "large": False,
+        "features": [],
+        "emojis": [],
+        "stickers": [],
+        "voice_states": [],
+        "presences": [],
+        "stage_instances": [],
+        "guild_scheduled_events": [],
+        "unavailable": False,
+        "verification_level": 0,
+        "default_message_notifications": 0,
+        "explicit_content_filter": 0,
+        "mfa_level": 0,
+        "premium_tier": 0,
+        "nsfw_level": 0,
+        "preferred_locale": "en-US",
+        "system_channel_flags": 0,
+        "afk_timeout": 300,
+        "joined_at": "2025-01-01T00:00:00+00:00",
+    }
+
+
+@dataclass
+class ChannelFault:
+    status: int
+    times: int = 1_000_000  # how many requests it applies to
+    retry_after: float = 0.2
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    at: float
+
+
+@dataclass
+class FakeDiscord:
+    heartbeat_interval_ms: int = 1000
+    requests: list[Recorded] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    interaction_responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    heartbeats: list[float] = field(default_factory=list)
+    channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
+    rate_limit_headers: bool = True
+    identified: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._sockets: list[web.WebSocketResponse] = []
+        self._sequence = itertools.count(1)
+        self._lock = threading.Lock()
+        self.port = 0
+        self.channels = {
+            CHANNEL_ID: text_channel(CHANNEL_ID, GUILD_ID, "papers", 0),
+            SECOND_CHANNEL_ID: text_channel(SECOND_CHANNEL_ID, GUILD_ID, "more-papers", 1),
+            OTHER_GUILD_CHANNEL_ID: text_channel(OTHER_GUILD_CHANNEL_ID, OTHER_GUILD_ID, "x", 0),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def start(self) -> FakeDiscord:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _shutdown(self) -> None:
+        for socket in list(self._sockets):
+            await socket.close()
+        await self._runner.cleanup()
+
+    # -- what a test does ------------------------------------------------------------
+
+    def wait_ready(self, timeout: float = 15) -> None:
+        if not self.identified.wait(timeout):
+            raise TimeoutError("the bot never identified on the gateway")
+
+    def posted(self, channel_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.messages.get(channel_id, []))
+
+    def interact(self, payload: dict[str, Any]) -> None:
+        """Deliver an INTERACTION_CREATE to every connected bot."""
+        asyncio.run_coroutine_threadsafe(
+            self._dispatch("INTERACTION_CREATE", payload), self._loop
+        ).result(5)
+
+    def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        subcommand: str | None = None,
+        user_id: str = ADMIN_ID,
+        permissions: str = ADMIN_PERMISSIONS,
+        guild_id: str = GUILD_ID,
+        channel_id: str = CHANNEL_ID,
+    ) -> str:
+        """Run a slash command as a user would; returns the interaction token."""
+        command = next((c for c in self.commands if c["name"] == name), None)
+        if command is None:
+            raise KeyError(f"/{name} is not registered")
+        typed = [self._typed_option(command, subcommand, k, v) for k, v in (options or {}).items()]
+        resolved: dict[str, Any] = {}
+        for option in typed:
+            if option["type"] == 7:  # a channel: Discord sends what it resolved to
+                channel = self.channels.get(
+                    option["value"], text_channel(option["value"], guild_id, "c")
+                )
+                resolved.setdefault("channels", {})[option["value"]] = {
+                    **channel,
+                    "permissions": ADMIN_PERMISSIONS,
+                }
+        if subcommand:
+            typed = [{"name": subcommand, "type": 1, "options": typed}]
+        token = f"token-{snowflake()}"
+        data = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": typed,
+            "guild_id": guild_id,
+        }
+        if resolved:
+            data["resolved"] = resolved
+        self.interact(
+            self._interaction(
+                2,
+                token,
+                data,
+                user_id=user_id,
+                permissions=permissions,
+                guild_id=guild_id,
+                channel_id=channel_id,
+            )
+        )
+        return token
+
+    def click(
+        self,
+        custom_id: str,
+        message: dict[str, Any],
+        *,
+        user_id: str = ADMIN_ID,
+        permissions: str = ADMIN_PERMISSIONS,
+        channel_id: str = CHANNEL_ID,
+    ) -> str:
+        token = f"token-{snowflake()}"
+        payload = self._interaction(
+            3,
+            token,
+            {"custom_id": custom_id, "component_type": 2},
+            user_id=user_id,
+            permissions=permissions,
+            guild_id=GUILD_ID,
+            channel_id=channel_id,
+        )
+        payload["message"] = message
+        self.interact(payload)
+        return token
+
+    def responses(self, token: str, wait: float = 10, count: int = 1) -> list[dict[str, Any]]:
+        """The callback and follow-ups sent for an interaction, waiting for `count` of them."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = list(self.interaction_responses.get(token, []))
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise TimeoutError(f"no response to interaction {token}: {found}")
+
+    def wait_for_messages(
+        self, channel_id: str, count: int, wait: float = 10
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            found = self.posted(channel_id)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise TimeoutError(
+            f"{len(self.posted(channel_id))} messages in {channel_id}, wanted {count}"
+        )
+
+    # -- gateway -----------------------------------------------------------------------
+
+    def _interaction(
+        self,
+        kind: int,
+        token: str,
+        data: dict[str, Any],
+        *,
+        user_id: str,
+        permissions: str,
+        guild_id: str,
+        channel_id: str,
+    ) -> dict[str, Any]:
+        return {
+            "id": snowflake(),
+            "application_id": APP_ID,
+            "type": kind,
+            "token": token,
+            "version": 1,
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "channel": self.channels.get(channel_id, text_channel(channel_id, guild_id, "c")),
+            "member": {
+                "user": user(user_id, f"user{user_id[-1]}"),
+                "roles": [],
+                "permissions": permissions,
+                "joined_at": "2025-01-01T00:00:00+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+            },
+            "data": data,
+            "app_permissions": ADMIN_PERMISSIONS,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+            "context": 0,
+            "attachment_size_limit": 8388608,
+        }
+
+    @staticmethod
+    def _typed_option(command: dict, subcommand: str | None, name: str, value: Any) -> dict:
+        options = command.get("options", [])
+        if subcommand:
+            options = next(o for o in options if o["name"] == subcommand).get("options", [])
+        spec = next((o for o in options if o["name"] == name), None)
+        if spec is None:
+            raise KeyError(f"/{command['name']} has no option {name!r}")
+        return {"name": name, "type": spec["type"], "value": value}
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        for socket in list(self._sockets):
+            if not socket.closed:
+                await socket.send_str(
+                    json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+                )
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_str(
+            json.dumps({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+        )
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(message.data)
+            if payload["op"] == 1:
+                self.heartbeats.append(time.monotonic())
+                await socket.send_str(json.dumps({"op": 11}))
+            elif payload["op"] in (2, 6):  # identify, or resume: start afresh
+                await self._ready(socket)
+        self._sockets.remove(socket)
+        return socket
+
+    async def _ready(self, socket: web.WebSocketResponse) -> None:
+        ready = {
+            "v": 10,
+            "user": user(BOT_ID, "arxiv-bot", bot=True),
+            "guilds": [
+                {"id": GUILD_ID, "unavailable": True},
+                {"id": OTHER_GUILD_ID, "unavailable": True},
+            ],
+            "session_id": f"session-{snowflake()}",
+            "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
+            "application": {"id": APP_ID, "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "shard": [0, 1],
+        }
+        await socket.send_str(
+            json.dumps({"op": 0, "t": "READY", "s": next(self._sequence), "d": ready})
+        )
+        for guild_id in (GUILD_ID, OTHER_GUILD_ID):
+            channels = [c for c in self.channels.values() if c["guild_id"] == guild_id]
+            await socket.send_str(
+                json.dumps(
+                    {
+                        "op": 0,
+                        "t": "GUILD_CREATE",
+                        "s": next(self._sequence),
+                        "d": guild(guild_id, channels),
+                    }
+                )
+            )
+        self.identified.set()
+
+    # -- REST --------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json":
+                body = json.loads(raw or b"null")
+            elif request.content_type.startswith("multipart"):
+                body = {"multipart": raw.decode("utf-8", "replace")}
+        with self._lock:
+            self.requests.append(Recorded(request.method, path, body, time.monotonic()))
+        return await self._route(request.method, path, body)
+
+    def _json(
+        self, data: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        # discord.py reads JSON only with exactly this content type.
+        response = web.Response(
+            status=status, body=json.dumps(data).encode(), headers=headers or {}
+        )
+        response.content_type = "application/json"
+        return response
+
+    async def _route(self, method: str, path: str, body: Any) -> web.Response:
+        parts = path.strip("/").split("/")
+        if path == "/users/@me":
+            return self._json(user(BOT_ID, "arxiv-bot", bot=True))
+        if path == "/oauth2/applications/@me":
+            return self._json(
+                {
+                    "id": APP_ID,
+                    "name": "arxiv-bot",
+                    "icon": None,
+                    "description": "",
+                    "bot_public": True,
+                    "bot_require_code_grant": False,
+                    "flags": 0,
+                    "owner": user(ADMIN_ID, "owner"),
+                    "team": None,
+                    "verify_key": "x",
+                }
+            )
+        if path == "/gateway/bot":
+            return self._json(
+                {
+                    "url": f"ws://127.0.0.1:{self.port}/gateway",
+                    "shards": 1,
+                    "session_start_limit": {
+                        "total": 1000,
+                        "remaining": 999,
+                        "reset_after": 0,
+                        "max_concurrency": 1,
+                    },
+                }
+            )
+        if parts[0] == "applications" and parts[-1] == "commands" and method == "PUT":
+            with self._lock:
+                self.commands = [
+                    {
+                        **c,
+                        "id": snowflake(),
+                        "application_id": APP_ID,
+                        "version": snowflake(),
+                        "guild_id": parts[3] if len(parts) > 3 else None,
+                    }
+                    for c in body
+                ]
+            return self._json(self.commands)
+        if parts[0] == "applications" and parts[-1] == "commands":
+            return self._json(self.commands)
+        if parts[0] == "interactions" and parts[-1] == "callback":
+            return self._interaction_callback(parts[1], parts[2], body)
+        if parts[0] == "webhooks":
+            return self._webhook(method, parts, body)
+        if (
+            parts[0] == "channels"
+            and len(parts) == 3
+            and parts[2] == "messages"
+            and method == "POST"
+        ):
+            return self._channel_message(parts[1], body)
+        if parts[0] == "channels" and len(parts) == 2 and method == "GET":
+            channel = self.channels.get(parts[1])
+            return (
+                self._json(channel)
+                if channel
+                else self._json({"message": "Unknown Channel", "code": 10003}, 404)
+            )
+        return self._json({"message": f"fake discord has no route {method} {path}", "code": 0}, 404)
+
+    def _message(self, channel_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": snowflake(),
+            "channel_id": channel_id,
+            "author": user(BOT_ID, "arxiv-bot", bot=True),
+            "content": body.get("content") or "",
+            "timestamp": "2025-11-12T12:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "components": body.get("components") or [],
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags") or 0,
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
+
+    def _channel_message(self, channel_id: str, body: dict[str, Any]) -> web.Response:
+        fault = self.channel_faults.get(channel_id)
+        if fault and fault.times > 0:
+            fault.times -= 1
+            if fault.status == 429:
+                return self._json(
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": fault.retry_after,
+                        "global": False,
+                    },
+                    429,
+                    {
+                        "Retry-After": str(fault.retry_after),
+                        "X-RateLimit-Limit": "5",
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset-After": str(fault.retry_after),
+                        "X-RateLimit-Bucket": f"bucket-{channel_id}",
+                        "X-RateLimit-Scope": "user",
+                        "Via": "1.1 google",
+                    },
+                )
+            code = {403: 50013, 404: 10003}.get(fault.status, 0)
+            return self._json({"message": "fake failure", "code": code}, fault.status)
+        if channel_id not in self.channels:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        message = self._message(channel_id, body)
+        with self._lock:
+            self.messages.setdefault(channel_id, []).append(message)
+        headers = {}
+        if self.rate_limit_headers:
+            headers = {
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "4",
+                "X-RateLimit-Reset-After": "0.01",
+                "X-RateLimit-Bucket": f"bucket-{channel_id}",
+            }
+        return self._json(message, headers=headers)
+
+    def _interaction_callback(
+        self, interaction_id: str, token: str, body: dict[str, Any]
+    ) -> web.Response:
+        data = body.get("data") or {}
+        message = self._message(CHANNEL_ID, data)
+        with self._lock:
+            self.interaction_responses.setdefault(token, []).append(
+                {"kind": "callback", **body, "message": message}
+            )
+        return self._json(
+            {
+                "interaction": {
+                    "id": interaction_id,
+                    "type": 2,
+                    "activity_instance_id": None,
+                    "response_message_id": message["id"],
+                    "response_message_loading": False,
+                    "response_message_ephemeral": bool(data.get("flags", 0) & 64),
+                },
+                "resource": {"type": body.get("type", 4), "message": message},
+            }
+        )
+
+    def _webhook(self, method: str, parts: list[str], body: Any) -> web.Response:
+        token = parts[2]
+        kind = "followup" if method == "POST" else "edit"
+        payload = body if isinstance(body, dict) else {}
+        with self._lock:
+            self.interaction_responses.setdefault(token, []).append({"kind": kind, "data": payload})
+        return self._json(self._message(CHANNEL_ID, payload))

@@ -1,0 +1,460 @@
+"""The unmodified discord.py bot against a loopback Discord (REST + gateway websocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import discord
+import pytest
+import yarl
+from pydantic import SecretStr
+
+from bot.classify import Classifier, load_vocabulary
+from bot.config import Settings
+from bot.delivery import deliver_due
+from bot.discord_bot.client import ArxivBot
+from bot.models import OutgoingMessage
+from bot.pipeline import classify_pending
+from bot.store import Store
+from tests.fake_discord import (
+    CHANNEL_ID,
+    GUILD_ID,
+    MEMBER_ID,
+    MEMBER_PERMISSIONS,
+    OTHER_GUILD_CHANNEL_ID,
+    SECOND_CHANNEL_ID,
+    ChannelFault,
+    FakeDiscord,
+)
+from tests.helpers import fixture_papers, make_paper
+
+TOKEN = "discord-test-token-never-logged"
+
+
+@pytest.fixture
+def fake_discord() -> Iterator[FakeDiscord]:
+    server = FakeDiscord().start()
+    yield server
+    server.stop()
+    # discord.py keeps these as globals; leave them as a fresh process would have them.
+    discord.http.Route.BASE = "https://discord.com/api/v10"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("wss://gateway.discord.gg/")
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
+    return settings.model_copy(
+        update={
+            "discord_token": SecretStr(TOKEN),
+            "discord_api_base_url": fake_discord.api_base,
+            "discord_guild_id": int(GUILD_ID),
+            "digest_max_papers": 15,
+        }
+    )
+
+
+@pytest.fixture
+async def papers_store(store: Store) -> Store:
+    await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
+    await classify_pending(store, Classifier(load_vocabulary()))
+    return store
+
+
+async def start_bot(
+    settings: Settings, store: Store, fake: FakeDiscord
+) -> tuple[ArxivBot, asyncio.Task]:
+    fake.identified.clear()
+    bot = ArxivBot(settings, store, Classifier(load_vocabulary()), None, run_poller=False)
+    task = asyncio.create_task(bot.start(TOKEN))
+    await asyncio.to_thread(fake.wait_ready)
+    await asyncio.wait_for(bot.wait_until_ready(), 10)
+    assert fake.commands
+    return bot, task
+
+
+async def stop_bot(bot: ArxivBot, task: asyncio.Task) -> None:
+    await bot.close()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def running(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> AsyncIterator[ArxivBot]:
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    yield bot
+    await stop_bot(bot, task)
+
+
+async def answer(fake: FakeDiscord, token: str, count: int = 1) -> list[dict]:
+    return await asyncio.to_thread(fake.responses, token, 10, count)
+
+
+def text_of(response: dict) -> str:
+    data = response.get("data") or {}
+    return data.get("content") or ""
+
+
+def is_ephemeral(response: dict) -> bool:
+    return bool((response.get("data") or {}).get("flags", 0) & 64)
+
+
+# -- registration -----------------------------------------------------------------------
+
+
+async def test_commands_are_registered_with_their_options(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    names = {c["name"] for c in fake_discord.commands}
+    assert names == {
+        "search",
+        "paper",
+        "topics",
+        "status",
+        "help",
+        "subscribe",
+        "unsubscribe",
+        "subscriptions",
+        "digest",
+    }
+    search = next(c for c in fake_discord.commands if c["name"] == "search")
+    options = {o["name"]: o for o in search["options"]}
+    assert options["query"]["required"] is True
+    assert options["topic"]["autocomplete"] is True
+    assert set(options) == {"query", "topic", "category", "author", "since", "public"}
+    subscribe = next(c for c in fake_discord.commands if c["name"] == "subscribe")
+    assert str(subscribe["default_member_permissions"]) == str(1 << 4)  # Manage Channels
+    digest = next(c for c in fake_discord.commands if c["name"] == "digest")
+    assert {o["name"] for o in digest["options"]} == {"preview", "now"}
+    # Commands went to the configured server only (instant), not globally.
+    puts = [r.path for r in fake_discord.requests if r.method == "PUT"]
+    assert puts == [f"/applications/900000000000000001/guilds/{GUILD_ID}/commands"]
+
+
+# -- search -----------------------------------------------------------------------------
+
+
+async def test_search_answers_privately_with_pages_only_the_searcher_can_turn(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    token = fake_discord.slash("search", {"query": "language models"})
+    [first] = await answer(fake_discord, token)
+    assert is_ephemeral(first)
+    text = text_of(first)
+    assert text.startswith("Results for `language models` · page 1")
+    assert text.count("](<https://arxiv.org/abs/") == 5
+    buttons = first["data"]["components"][0]["components"]
+    assert [b["label"] for b in buttons] == ["Previous", "Next"]
+    assert buttons[0]["disabled"] is True and buttons[1]["disabled"] is False
+    message = first["message"]  # the message Discord created for the reply
+    # Someone else clicks Next: refused, privately.
+    stranger = fake_discord.click(buttons[1]["custom_id"], message, user_id=MEMBER_ID)
+    [refusal] = await answer(fake_discord, stranger)
+    assert "someone else's search" in text_of(refusal) and is_ephemeral(refusal)
+    # The searcher clicks Next: the message turns to page 2.
+    owner = fake_discord.click(buttons[1]["custom_id"], message)
+    [page_two] = await answer(fake_discord, owner)
+    assert page_two["type"] == 7  # update the message
+    assert "page 2" in text_of(page_two)
+    assert "**6.**" in text_of(page_two)
+
+
+async def test_public_search_and_id_lookup(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    token = fake_discord.slash(
+        "search", {"query": "https://arxiv.org/abs/2511.08360v2", "public": True}
+    )
+    [response] = await answer(fake_discord, token)
+    assert not is_ephemeral(response)
+    assert "Extreme Model Compression with Structured Sparsity at Low Precision" in text_of(
+        response
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"query": "x" * 5000}, "keep it under 300"),
+        ({"query": "pruning", "topic": "astrology"}, "Unknown topic"),
+        ({"query": "pruning", "since": "yesterday"}, "is not a date"),
+        ({"query": "🔥 * -"}, "at least one word"),
+    ],
+)
+async def test_bad_search_input_gets_one_private_line(
+    running: ArxivBot, fake_discord: FakeDiscord, options: dict, expected: str
+) -> None:
+    token = fake_discord.slash("search", options)
+    [response] = await answer(fake_discord, token)
+    assert expected in text_of(response)
+    assert is_ephemeral(response) and "\n" not in text_of(response)
+
+
+async def test_paper_shows_one_paper_in_full(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    token = fake_discord.slash("paper", {"id": "2511.08360"})
+    [response] = await answer(fake_discord, token)
+    [embed] = response["data"]["embeds"]
+    assert embed["url"] == "https://arxiv.org/abs/2511.08360"
+    fields = {f["name"]: f["value"] for f in embed["fields"]}
+    assert "Dan Liu" in fields["Authors"] and "quantization" in fields["Topics"]
+    assert "https://arxiv.org/pdf/2511.08360.pdf" in fields["Links"]
+    assert "**TL;DR**" in embed["description"]
+    missing = fake_discord.slash("paper", {"id": "2601.99999"})
+    assert "has not seen" in text_of((await answer(fake_discord, missing))[0])
+
+
+async def test_topics_status_and_help(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    for name, expected in (
+        ("topics", "`quantization`"),
+        ("status", "Papers stored:** 351"),
+        ("help", "/subscribe"),
+    ):
+        token = fake_discord.slash(name)
+        [response] = await answer(fake_discord, token)
+        assert expected in text_of(response), name
+
+
+# -- subscriptions ------------------------------------------------------------------------
+
+
+async def test_subscribe_needs_manage_channels_and_writes_nothing_otherwise(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    token = fake_discord.slash("subscribe", {}, user_id=MEMBER_ID, permissions=MEMBER_PERMISSIONS)
+    [response] = await answer(fake_discord, token)
+    assert "Manage Channels" in text_of(response) and is_ephemeral(response)
+    assert await running.store.guild_subscriptions(GUILD_ID) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"topics": "quantization, astrology"}, "Unknown topic"),
+        ({"time": "8am"}, "not a time of day"),
+        ({"min_score": 3.0}, "between 0 and 1"),
+    ],
+)
+async def test_bad_subscription_input_is_refused(
+    running: ArxivBot, fake_discord: FakeDiscord, options: dict, expected: str
+) -> None:
+    token = fake_discord.slash("subscribe", options)
+    [response] = await answer(fake_discord, token)
+    assert expected in text_of(response) and is_ephemeral(response)
+    assert await running.store.guild_subscriptions(GUILD_ID) == []
+
+
+async def test_subscribe_update_list_unsubscribe(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    token = fake_discord.slash("subscribe", {"topics": "quantization,pruning", "time": "7:30"})
+    assert "Subscribed <#" in text_of((await answer(fake_discord, token))[0])
+    token = fake_discord.slash("subscribe", {"time": "09:15", "min_score": 0.8})  # update
+    await answer(fake_discord, token)
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.digest_time == "09:15" and subscription.min_score == 0.8
+    assert subscription.topics == ()
+    listed = fake_discord.slash("subscriptions")
+    assert "daily at 09:15 UTC" in text_of((await answer(fake_discord, listed))[0])
+    gone = fake_discord.slash("unsubscribe")
+    assert "no more digests" in text_of((await answer(fake_discord, gone))[0])
+    assert await running.store.guild_subscriptions(GUILD_ID) == []
+
+
+# -- digests ------------------------------------------------------------------------------
+
+
+async def subscribe_here(bot: ArxivBot, **options: object) -> None:
+    from bot.subscriptions import subscribe
+
+    await subscribe(bot.store, bot.settings, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(days=1, minutes=1)
+
+
+async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    posted = await deliver_due(running.store, running.settings, running.sender, later())
+    messages = fake_discord.posted(CHANNEL_ID)
+    assert posted == len(messages) == 2  # 17 papers: 10 + 5 embeds, then "…and 2 more"
+    header = messages[0]["content"]
+    assert header.startswith("**arXiv efficiency digest · Wednesday, November 12, 2025**")
+    assert "17 new papers" in header
+    embeds = [e for m in messages for e in m["embeds"]]
+    assert len(embeds) == 15
+    assert all(
+        e["url"].startswith("https://arxiv.org/abs/2511.") for e in embeds
+    )  # latest day only
+    assert "…and 2 more relevant papers" in messages[-1]["content"]
+    for message in messages:
+        assert message["allowed_mentions"] == {"parse": []}
+        assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
+    buttons = [b for m in messages for row in m["components"] for b in row["components"]]
+    assert len(buttons) == 15 and buttons[0]["custom_id"].startswith("paper:summary:2511.")
+    # Nothing is posted twice.
+    assert await deliver_due(running.store, running.settings, running.sender, later()) == 0
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
+async def test_summary_button_answers_only_the_clicker_even_after_a_restart(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    await subscribe_here(bot)
+    await deliver_due(bot.store, bot.settings, bot.sender, later())
+    message = fake_discord.posted(CHANNEL_ID)[0]
+    await stop_bot(bot, task)
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)  # a new process, say
+    try:
+        button = message["components"][0]["components"][0]
+        token = fake_discord.click(button["custom_id"], message, user_id=MEMBER_ID)
+        [response] = await answer(fake_discord, token)
+        assert is_ephemeral(response)
+        text = text_of(response)
+        assert "**TL;DR**" in text and text.count("\n• ") == 3
+        assert "picked from the abstract" in text  # no LLM configured: marked fallback
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_restart_between_two_messages_resumes_without_duplicates(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    await subscribe_here(bot)
+    # Discord refuses the second message with a 500 five times: discord.py gives up
+    # and the process "dies" (we stop it) with message 1 posted and message 2 pending.
+    original = bot.sender.send
+    calls = 0
+
+    async def dies_after_first(channel_id: str, message: OutgoingMessage) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise asyncio.CancelledError
+        return await original(channel_id, message)
+
+    bot.sender.send = dies_after_first  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await deliver_due(bot.store, bot.settings, bot.sender, later())
+    await stop_bot(bot, task)
+    assert len(fake_discord.posted(CHANNEL_ID)) == 1
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        await asyncio.to_thread(fake_discord.wait_for_messages, CHANNEL_ID, 2)
+        await asyncio.sleep(0.3)
+        messages = fake_discord.posted(CHANNEL_ID)
+        assert len(messages) == 2  # resumed at message 2, no repeat of message 1
+        assert messages[1]["content"].startswith("(2/2)")
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_untrusted_paper_text_cannot_ping_or_break_layout(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    hostile = make_paper(
+        "2511.99999",
+        "@everyone <@&123> ||spoiler|| **bold** [click](https://evil.example) quantization",
+        "We quantize LLM weights to 4 bits. @here <@456> ||x||",
+        authors=("@everyone", "Mallory [x](https://evil.example)"),
+    )
+    await running.store.upsert_papers([hostile])
+    await classify_pending(running.store, running.classifier)
+    await subscribe_here(running)
+    await deliver_due(running.store, running.settings, running.sender, later())
+    message = fake_discord.posted(CHANNEL_ID)[0]
+    embed = next(
+        e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"] if "2511.99999" in e["url"]
+    )
+    for text in (embed["title"], embed["description"]):
+        assert "@everyone" not in text and "<@&" not in text
+        assert "||" not in text.replace("\\|", "")
+        assert not re.search(r"(?<!\\)\]\(", text)  # no masked link survives
+    assert message["allowed_mentions"] == {"parse": []}
+
+
+async def test_403_pauses_404_ends_and_other_channels_still_get_digests(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    from bot.subscriptions import subscribe
+
+    store, settings = running.store, running.settings
+    await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, settings, GUILD_ID, SECOND_CHANNEL_ID)
+    await subscribe(store, settings, GUILD_ID, "920000000000000077")  # deleted channel
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(403)
+    await deliver_due(store, settings, running.sender, later())
+    assert len(fake_discord.posted(SECOND_CHANNEL_ID)) == 2
+    statuses = {s.channel_id: s for s in await store.guild_subscriptions(GUILD_ID)}
+    assert statuses[CHANNEL_ID].status.value == "paused"
+    assert "missing permission" in (statuses[CHANNEL_ID].status_reason or "")
+    assert "920000000000000077" not in statuses  # deactivated
+    listed = fake_discord.slash("subscriptions")
+    assert "paused: missing permission" in text_of((await answer(fake_discord, listed))[0])
+    # The admin fixes permissions and subscribes again: the paused digest is posted.
+    del fake_discord.channel_faults[CHANNEL_ID]
+    token = fake_discord.slash("subscribe")
+    await answer(fake_discord, token)
+    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
+async def test_429_is_waited_out_by_discord_py(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(429, times=1, retry_after=0.3)
+    await deliver_due(running.store, running.settings, running.sender, later())
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
+async def test_digest_preview_and_now(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    await subscribe_here(running, topics="inference-serving")
+    token = fake_discord.slash("digest", subcommand="preview")
+    [preview] = await answer(fake_discord, token)
+    assert is_ephemeral(preview) and preview["data"]["embeds"]
+    assert fake_discord.posted(CHANNEL_ID) == []
+    token = fake_discord.slash("digest", subcommand="now")
+    responses = await answer(fake_discord, token, count=2)
+    assert "Posted 1 message" in text_of(responses[-1])
+    assert len(fake_discord.posted(CHANNEL_ID)) == 1
+    # It counted as delivered: the scheduled digest has nothing left to post.
+    await deliver_due(running.store, running.settings, running.sender, later())
+    assert len(fake_discord.posted(CHANNEL_ID)) == 1
+
+
+async def test_channel_in_another_server_is_refused(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    fake_discord.channels[OTHER_GUILD_CHANNEL_ID]  # exists, but elsewhere
+    token = fake_discord.slash("subscribe", {"channel": OTHER_GUILD_CHANNEL_ID})
+    [response] = await answer(fake_discord, token)
+    assert is_ephemeral(response)
+    assert await running.store.guild_subscriptions(GUILD_ID) == []
+
+
+async def test_heartbeats_continue_during_a_slow_arxiv_poll(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord, fake_arxiv
+) -> None:
+    from tests.fake_arxiv import Fault
+
+    fake_discord.heartbeat_interval_ms = 200
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        fake_arxiv.add_day("2025-11-12")
+        fake_arxiv.fail_next(*[Fault(delay=1.0)] * 2)
+        before = len(fake_discord.heartbeats)
+        began = time.monotonic()
+        await bot.poll_once()
+        took = time.monotonic() - began
+        beats = len(fake_discord.heartbeats) - before
+        assert took >= 2.0
+        assert beats >= int(took / 0.2) - 3  # heartbeats kept flowing while arXiv was slow
+    finally:
+        await stop_bot(bot, task)

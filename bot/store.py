@@ -894,6 +894,31 @@ class Store:
         ) as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
+    # -- service state ----------------------------------------------------------------------
+
+    async def set_state(self, key: str, value: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, value, _now()),
+            )
+
+    async def get_state(self, key: str) -> tuple[str, datetime] | None:
+        async with self._conn.execute(
+            "SELECT value, updated_at FROM bot_state WHERE key = ?", (key,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (row[0], datetime.fromisoformat(row[1])) if row else None
+
+    async def last_successful_poll(self) -> datetime | None:
+        async with self._conn.execute(
+            "SELECT max(finished_at) FROM polls WHERE outcome IN ('ok', 'nothing')"
+        ) as cur:
+            row = await cur.fetchone()
+        return _from_iso(row[0]) if row else None
+
     # -- polls ------------------------------------------------------------------------------
 
     async def start_poll(self) -> int:

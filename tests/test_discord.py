@@ -458,3 +458,89 @@ async def test_heartbeats_continue_during_a_slow_arxiv_poll(
         assert beats >= int(took / 0.2) - 3  # heartbeats kept flowing while arXiv was slow
     finally:
         await stop_bot(bot, task)
+
+
+async def test_days_of_downtime_are_caught_up_in_one_digest(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    from bot.subscriptions import subscribe
+
+    store = running.store
+    # Subscribed when only October was stored; the bot then sleeps through November.
+    first_day = fixture_papers("2025-10-03")[0].announced
+    await subscribe(store, running.settings, GUILD_ID, CHANNEL_ID)
+    await store._conn.execute("UPDATE subscriptions SET starts_on = ?", (first_day.isoformat(),))
+    await deliver_due(store, running.settings, running.sender, later() + timedelta(days=40))
+    messages = fake_discord.posted(CHANNEL_ID)
+    assert "October 3 – November 12, 2025" in messages[0]["content"]
+    assert "39 new papers" in messages[0]["content"]
+    assert "…and 24 more" in messages[-1]["content"]
+    # Everything is now delivered: the next day posts nothing.
+    assert (
+        await deliver_due(store, running.settings, running.sender, later() + timedelta(days=41))
+        == 0
+    )
+
+
+async def test_min_score_and_topics_filter_what_a_channel_gets(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running, topics="quantization", min_score=0.9)
+    await deliver_due(running.store, running.settings, running.sender, later())
+    embeds = [e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
+    assert embeds
+    for embed in embeds:
+        paper = await running.store.get_paper(embed["url"].rsplit("/", 1)[1])
+        assert paper is not None and "quantization" in paper.topics and paper.relevance >= 0.9
+
+
+async def test_empty_days_post_nothing_unless_asked(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    from bot.subscriptions import subscribe
+
+    store, settings = running.store, running.settings
+    await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, settings, GUILD_ID, SECOND_CHANNEL_ID, post_empty=True)
+    await deliver_due(store, settings, running.sender, later())  # the first digests
+    await store.start_poll()  # a poll that found nothing new
+    polls = await store.recent_polls(1)
+    from bot.models import PollOutcome, UpsertCounts
+
+    await store.finish_poll(polls[0].id, PollOutcome.NOTHING, 1, UpsertCounts())
+    before = {c: len(fake_discord.posted(c)) for c in (CHANNEL_ID, SECOND_CHANNEL_ID)}
+    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    assert len(fake_discord.posted(CHANNEL_ID)) == before[CHANNEL_ID]
+    [note] = fake_discord.posted(SECOND_CHANNEL_ID)[before[SECOND_CHANNEL_ID] :]
+    assert "No new papers today" in note["content"]
+
+
+async def test_when_every_poll_failed_the_channel_is_told(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    from bot.models import PollOutcome, UpsertCounts
+
+    store, settings = running.store, running.settings
+    await subscribe_here(running)
+    await deliver_due(store, settings, running.sender, later())
+    before = len(fake_discord.posted(CHANNEL_ID))
+    for _ in range(3):
+        poll_id = await store.start_poll()
+        await store.finish_poll(
+            poll_id, PollOutcome.FAILED, 5, UpsertCounts(), "HTTP 503 from arXiv (gave up)"
+        )
+    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    [note] = fake_discord.posted(CHANNEL_ID)[before:]
+    assert "arXiv could not be reached" in note["content"]
+    assert "next digest will catch up" in note["content"]
+
+
+async def test_global_commands_are_synced_only_when_they_change(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    everywhere = bot_settings.model_copy(update={"discord_guild_id": None})
+    for _ in range(2):
+        bot, task = await start_bot(everywhere, papers_store, fake_discord)
+        await stop_bot(bot, task)
+    puts = [r.path for r in fake_discord.requests if r.method == "PUT"]
+    assert puts == ["/applications/900000000000000001/commands"]  # once, not per start

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -91,15 +93,28 @@ class ArxivBot(commands.Bot):
         self.add_dynamic_items(SummaryButton)
         await self.add_cog(Papers(self))
         await self.add_cog(Subscriptions(self))
-        if self.settings.discord_guild_id:
-            guild = discord.Object(id=self.settings.discord_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        await self._sync_commands()
         if self.run_poller:
             self._tasks.append(asyncio.create_task(self._poll_forever(), name="poller"))
         self._tasks.append(asyncio.create_task(self._digests_forever(), name="digests"))
+
+    async def _sync_commands(self) -> None:
+        if self.settings.discord_guild_id:
+            # One server: instant, and cheap enough to do on every start.
+            guild = discord.Object(id=self.settings.discord_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            return
+        # Global registration is slow to spread and rate-limited: only when it changed.
+        payload = json.dumps(
+            [c.to_dict(self.tree) for c in self.tree.get_commands()], sort_keys=True
+        )
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        known = await self.store.get_state("global_commands")
+        if known is None or known[0] != digest:
+            await self.tree.sync()
+            await self.store.set_state("global_commands", digest)
+            log.info("registered slash commands globally")
 
     async def close(self) -> None:
         for task in self._tasks:

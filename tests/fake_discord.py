@@ -13,6 +13,7 @@ import itertools
 import json
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,8 @@ class FakeDiscord:
     heartbeats: list[float] = field(default_factory=list)
     channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
     rate_limit_headers: bool = True
+    post_latency: float = 0.0  # seconds before answering a channel message (benchmarks)
+    global_limit_per_s: int | None = None  # Discord's global limit is 50 requests/s
     identified: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -154,6 +157,7 @@ class FakeDiscord:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = itertools.count(1)
+        self._recent_posts: deque[float] = deque()
         self._lock = threading.Lock()
         self.port = 0
         self.channels = {
@@ -499,7 +503,7 @@ class FakeDiscord:
             and parts[2] == "messages"
             and method == "POST"
         ):
-            return self._channel_message(parts[1], body)
+            return await self._channel_message(parts[1], body)
         if parts[0] == "channels" and len(parts) == 2 and method == "GET":
             channel = self.channels.get(parts[1])
             return (
@@ -530,7 +534,27 @@ class FakeDiscord:
             "allowed_mentions": body.get("allowed_mentions"),
         }
 
-    def _channel_message(self, channel_id: str, body: dict[str, Any]) -> web.Response:
+    async def _channel_message(self, channel_id: str, body: dict[str, Any]) -> web.Response:
+        if self.post_latency:
+            await asyncio.sleep(self.post_latency)
+        if self.global_limit_per_s:
+            now = time.monotonic()
+            recent = self._recent_posts
+            while recent and now - recent[0] > 1.0:
+                recent.popleft()
+            if len(recent) >= self.global_limit_per_s:
+                wait = round(1.0 - (now - recent[0]), 3)
+                return self._json(
+                    {"message": "You are being rate limited.", "retry_after": wait, "global": True},
+                    429,
+                    {
+                        "Retry-After": str(wait),
+                        "X-RateLimit-Global": "true",
+                        "X-RateLimit-Scope": "global",
+                        "Via": "1.1 google",
+                    },
+                )
+            recent.append(now)
         fault = self.channel_faults.get(channel_id)
         if fault and fault.times > 0:
             fault.times -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -19,7 +20,9 @@ from bot.digest import (
     latest_listing_day,
     render_terminal,
 )
+from bot.health import check_health
 from bot.ingest import PollProgress
+from bot.logs import configure_logging
 from bot.models import Poll, PollOutcome, SearchQuery
 from bot.pipeline import classify_pending, run_cycle
 from bot.search import SearchError, search_papers
@@ -27,6 +30,7 @@ from bot.store import DatabaseTooNewError, Store
 from bot.summarize import Summarizer
 
 log = logging.getLogger("bot")
+SHUTDOWN_SECONDS = 8  # Docker waits 10 s between SIGTERM and SIGKILL
 
 
 def _date(text: str) -> date:
@@ -65,20 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--output", type=Path, default=Path("papers.md"))
     commands.add_parser("stats", help="papers, summaries and tokens spent per model")
+    commands.add_parser(
+        "health", help="exit 0 if the running service is healthy, 1 if not (one line why)"
+    )
+    backup = commands.add_parser("backup", help="write a consistent copy of the live database")
+    backup.add_argument("path", type=Path, help="where to write the copy")
     commands.add_parser("migrate", help="create or upgrade the database")
     commands.add_parser("classify", help="score papers not yet scored by the current vocabulary")
     return parser
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        stream=sys.stderr,
-    )
-    # The arxiv client logs every page at INFO with the full URL; our own lines say it once.
-    logging.getLogger("arxiv").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def _print_progress(progress: PollProgress) -> None:
@@ -99,12 +97,39 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
     classifier = Classifier(load_vocabulary(settings.vocabulary_path))
     summarizer = Summarizer(settings) if settings.openai_api_key else None
     bot = ArxivBot(settings, store, classifier, summarizer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    log.info("service starting")
     try:
         async with bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                log.info("shutdown requested; finishing the current write")
+                await asyncio.wait_for(bot.close(), SHUTDOWN_SECONDS)
+            stopping.cancel()
+            await asyncio.gather(running, return_exceptions=not running.done())
+            if running.done() and not running.cancelled() and running.exception():
+                raise running.exception()  # type: ignore[misc]
     finally:
         if summarizer:
             await summarizer.close()
+    log.info("service stopped")
+    return 0
+
+
+async def cmd_health(settings: Settings) -> int:
+    healthy, line = await check_health(settings)
+    print(line)
+    return 0 if healthy else 1
+
+
+async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    await store.backup_to(args.path)
+    print(f"Backed up {settings.database_path} to {args.path}")
     return 0
 
 
@@ -239,6 +264,7 @@ COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[in
     "digest": cmd_digest,
     "export-markdown": cmd_export,
     "stats": cmd_stats,
+    "backup": cmd_backup,
     "migrate": cmd_migrate,
     "classify": cmd_classify,
 }
@@ -263,8 +289,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    _configure_logging(settings.log_level)
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.discord_token, settings.openai_api_key)
+        if secret is not None
+    ]
+    # The service logs to stdout (containers collect it); commands keep stdout for results.
+    configure_logging(
+        settings.log_level, secrets, sys.stdout if args.command == "run" else sys.stderr
+    )
     try:
+        if args.command == "health":  # reads the database; never creates or migrates it
+            return asyncio.run(cmd_health(settings))
         return asyncio.run(_run(settings, args))
     except DatabaseTooNewError as exc:
         print(f"error: {exc}", file=sys.stderr)

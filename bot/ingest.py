@@ -11,14 +11,17 @@ the next poll reads the rest again instead of leaving a gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import arxiv
 import requests
@@ -171,6 +174,30 @@ class ArxivListing:
 
 _RETRYABLE = (arxiv.ArxivError, requests.RequestException, FeedError)
 
+T = TypeVar("T")
+
+
+async def in_daemon_thread(function: Callable[..., T], *args: object) -> T:
+    """Run a blocking call off the event loop in a daemon thread. Unlike the default
+    executor, a request stuck until its timeout cannot hold up a shutdown."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], object]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(outcome)
+
+    def work() -> None:
+        try:
+            result = function(*args)
+        except BaseException as exc:  # handed to the awaiting task
+            settle(lambda error=exc: future.done() or future.set_exception(error))
+        else:
+            settle(lambda: future.done() or future.set_result(result))
+
+    threading.Thread(target=work, daemon=True, name="arxiv-request").start()
+    return await future
+
 
 async def _fetch_with_retries(
     listing: ArxivListing, start: int, settings: Settings, pacer: _Pacer
@@ -179,7 +206,7 @@ async def _fetch_with_retries(
     for attempt in range(1, attempts + 1):
         await pacer.wait()
         try:
-            return await asyncio.to_thread(listing.fetch_page, start)
+            return await in_daemon_thread(listing.fetch_page, start)
         except _RETRYABLE as exc:
             reason = _describe(exc)
             if attempt == attempts:

@@ -894,6 +894,20 @@ class Store:
         ) as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup: safe while the
+        service writes), written next to `target` and renamed into place."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        async with aiosqlite.connect(partial) as copy:
+            await self._conn.backup(copy)
+            async with copy.execute("PRAGMA integrity_check") as cur:
+                row = await cur.fetchone()
+            if not row or row[0] != "ok":
+                raise RuntimeError(f"the backup failed its integrity check: {row}")
+        partial.replace(target)
+
     # -- service state ----------------------------------------------------------------------
 
     async def set_state(self, key: str, value: str) -> None:

@@ -66,8 +66,9 @@ def test_installed_wheel_migrates_an_empty_data_folder(wheel: Path, tmp_path: Pa
         check=True,
     )
     assert str(env_dir) in where.stdout  # the wheel's copy, not the checkout
-    for args in (["--help"], ["migrate"], ["classify"]):
-        result = subprocess.run(
+
+    def bot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [str(python), "-m", "bot", *args],
             cwd=tmp_path,
             env=env,
@@ -75,5 +76,12 @@ def test_installed_wheel_migrates_an_empty_data_folder(wheel: Path, tmp_path: Pa
             text=True,
             timeout=120,
         )
+
+    for args in (["--help"], ["migrate"], ["classify"]):
+        result = bot(*args)
         assert result.returncode == 0, result.stderr
     assert (data / "arxiv-bot.db").exists()
+    # What the image's HEALTHCHECK runs, before the service ever connected.
+    health = bot("health")
+    assert health.returncode == 1
+    assert health.stdout.strip() == "not running: the bot has never connected to Discord"

@@ -24,6 +24,7 @@ from bot.summarize import Summarizer
 log = logging.getLogger(__name__)
 
 DIGEST_CHECK_SECONDS = 30
+HEARTBEAT_RECORD_SECONDS = 30
 
 
 class DiscordSender:
@@ -94,8 +95,10 @@ class ArxivBot(commands.Bot):
         await self.add_cog(Papers(self))
         await self.add_cog(Subscriptions(self))
         await self._sync_commands()
+        await self.store.set_state("service_started", "1")
         if self.run_poller:
             self._tasks.append(asyncio.create_task(self._poll_forever(), name="poller"))
+        self._tasks.append(asyncio.create_task(self._heartbeat_forever(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._digests_forever(), name="digests"))
 
     async def _sync_commands(self) -> None:
@@ -133,6 +136,17 @@ class ArxivBot(commands.Bot):
             except Exception:
                 log.exception("poll cycle failed; next one as scheduled")
             await asyncio.sleep(self.settings.poll_interval_minutes * 60)
+
+    async def _heartbeat_forever(self) -> None:
+        """Record that the gateway is alive, for `python -m bot health`."""
+        await self.wait_until_ready()
+        while True:
+            if not self.is_closed() and self.is_ready():
+                try:
+                    await self.store.set_state("gateway_heartbeat", f"{self.latency:.3f}")
+                except Exception:
+                    log.exception("could not record the gateway heartbeat")
+            await asyncio.sleep(HEARTBEAT_RECORD_SECONDS)
 
     async def _digests_forever(self) -> None:
         await self.wait_until_ready()

@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# Build: a wheel of the bot and wheels of its dependencies, from pyproject.toml.
+FROM python:3.12-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir --upgrade pip build
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY migrations ./migrations
+RUN python -m build --wheel --outdir /wheels \
+ && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/*.whl
+
+# Run: only the installed wheels, as an unprivileged user, data on a volume.
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DATABASE_URL=sqlite:////data/arxiv-bot.db
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bot \
+ && mkdir -p /data && chown bot:bot /data
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels arxiv-efficiency-bot \
+ && rm -rf /wheels
+USER bot
+WORKDIR /data
+VOLUME ["/data"]
+# Healthy: database current, Discord heartbeat recent, arXiv poller not stalled.
+HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "bot", "health"]
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "bot", "run"]

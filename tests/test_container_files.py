@@ -1,0 +1,35 @@
+"""What the image and compose file promise, checked where no Docker engine runs.
+
+The image itself is exercised by test_wheel.py (same wheel, same commands) and
+test_service.py (the command it runs); these checks keep the files honest."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_dockerfile_runs_the_service_unprivileged_with_a_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert len(stages) == 2 and all(s.startswith("python:") and s.endswith("-slim") for s in stages)
+    assert re.search(r"^USER (?!root)\w+", text, re.M)
+    assert 'CMD ["python", "-m", "bot", "run"]' in text
+    assert re.search(r'HEALTHCHECK .*\n?.*CMD \["python", "-m", "bot", "health"\]', text)
+    assert 'VOLUME ["/data"]' in text and "sqlite:////data/arxiv-bot.db" in text
+    assert not re.search(r"(TOKEN|API_KEY)\s*=", text)  # no secrets baked in
+    # Everything the build copies exists and is let through .dockerignore.
+    allowed = (ROOT / ".dockerignore").read_text()
+    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        for name in source.split():
+            assert (ROOT / name).exists(), name
+            assert f"!{name.rstrip('/')}" in allowed.replace("/\n", "\n"), name
+
+
+def test_compose_keeps_data_on_a_volume_and_restarts() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "env_file: .env" in text
+    assert re.search(r"- \S+:/data", text)
+    assert "restart: unless-stopped" in text

@@ -79,3 +79,19 @@ async def test_fts_index_follows_updates_and_deletes_without_python_help(store: 
     assert (await search_papers(store, SearchQuery(text="wombat"))).papers == []
     async with conn.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')"):
         pass
+
+
+async def test_cancelled_writes_never_leave_the_connection_in_a_transaction(store: Store) -> None:
+    # Shutdown cancels tasks wherever they are, including while BEGIN is queued on
+    # aiosqlite's thread; every later write must still work.
+    import asyncio
+
+    for ticks in range(12):
+        task = asyncio.create_task(store.set_state("heartbeat", str(ticks)))
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.set_state("after", str(ticks))
+    state = await store.get_state("after")
+    assert state is not None and state[0] == "11"

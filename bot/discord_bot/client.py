@@ -89,8 +89,9 @@ class ArxivBot(commands.Bot):
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
     async def setup_hook(self) -> None:
-        from bot.discord_bot.cogs import Papers, Subscriptions
+        from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 
+        self.tree.error(answer_command_error)
         self.add_dynamic_items(SummaryButton)
         await self.add_cog(Papers(self))
         await self.add_cog(Subscriptions(self))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -77,11 +78,6 @@ class Papers(commands.Cog):
 
     def __init__(self, bot: ArxivBot) -> None:
         self.bot = bot
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await _answer_error(interaction, error)
 
     @app_commands.command(name="search", description="Search every paper the bot has seen.")
     @app_commands.describe(
@@ -217,16 +213,7 @@ class Papers(commands.Cog):
 
 
 def _page(query: SearchQuery, page: int) -> SearchQuery:
-    return SearchQuery(
-        text=query.text,
-        topic=query.topic,
-        category=query.category,
-        author=query.author,
-        since=query.since,
-        until=query.until,
-        limit=PAGE_SIZE + 1,
-        offset=page * PAGE_SIZE,
-    )
+    return dataclasses.replace(query, limit=PAGE_SIZE + 1, offset=page * PAGE_SIZE)
 
 
 class Subscriptions(commands.Cog):
@@ -240,11 +227,6 @@ class Subscriptions(commands.Cog):
 
     def __init__(self, bot: ArxivBot) -> None:
         self.bot = bot
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await _answer_error(interaction, error)
 
     def _channel(
         self, interaction: discord.Interaction, channel: discord.abc.GuildChannel | None
@@ -358,9 +340,10 @@ class Subscriptions(commands.Cog):
         await reply(interaction, text)
 
 
-async def _answer_error(
+async def answer_command_error(
     interaction: discord.Interaction, error: app_commands.AppCommandError
 ) -> None:
+    """Every command's failures: one private line for the user, a log line for bugs."""
     original = getattr(error, "original", error)
     if isinstance(original, UserError | SearchError | SubscriptionError):
         text = str(original)

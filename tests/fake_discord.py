@@ -264,6 +264,31 @@ class FakeDiscord:
         )
         return token
 
+    def autocomplete(self, name: str, option: str, typed: str, **others: Any) -> str:
+        """Typing in an option with autocomplete, as Discord sends it."""
+        command = next(c for c in self.commands if c["name"] == name)
+        options = [self._typed_option(command, None, k, v) for k, v in others.items()]
+        options.append({**self._typed_option(command, None, option, typed), "focused": True})
+        token = f"token-{snowflake()}"
+        self.interact(
+            self._interaction(
+                4,
+                token,
+                {
+                    "id": command["id"],
+                    "name": name,
+                    "type": 1,
+                    "options": options,
+                    "guild_id": GUILD_ID,
+                },
+                user_id=ADMIN_ID,
+                permissions=ADMIN_PERMISSIONS,
+                guild_id=GUILD_ID,
+                channel_id=CHANNEL_ID,
+            )
+        )
+        return token
+
     def click(
         self,
         custom_id: str,

@@ -163,6 +163,16 @@ async def test_search_answers_privately_with_pages_only_the_searcher_can_turn(
     assert "**6.**" in text_of(page_two)
 
 
+async def test_topic_option_autocompletes(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    token = fake_discord.autocomplete("search", "topic", "quant", query="llm")
+    [response] = await answer(fake_discord, token)
+    assert response["type"] == 8  # autocomplete result
+    assert [c["value"] for c in response["data"]["choices"]] == ["quantization"]
+    token = fake_discord.autocomplete("search", "topic", "", query="llm")
+    [response] = await answer(fake_discord, token)
+    assert len(response["data"]["choices"]) == 10
+
+
 async def test_public_search_and_id_lookup(running: ArxivBot, fake_discord: FakeDiscord) -> None:
     token = fake_discord.slash(
         "search", {"query": "https://arxiv.org/abs/2511.08360v2", "public": True}
@@ -436,6 +446,7 @@ async def test_channel_in_another_server_is_refused(
     token = fake_discord.slash("subscribe", {"channel": OTHER_GUILD_CHANNEL_ID})
     [response] = await answer(fake_discord, token)
     assert is_ephemeral(response)
+    assert text_of(response) == "That channel is not in this server, or the bot cannot see it."
     assert await running.store.guild_subscriptions(GUILD_ID) == []
 
 

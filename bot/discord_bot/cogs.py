@@ -347,6 +347,11 @@ async def answer_command_error(
     original = getattr(error, "original", error)
     if isinstance(original, UserError | SearchError | SubscriptionError):
         text = str(original)
+    elif (
+        isinstance(error, app_commands.TransformerError)
+        and error.type is discord.AppCommandOptionType.channel
+    ):
+        text = "That channel is not in this server, or the bot cannot see it."
     elif isinstance(error, app_commands.TransformerError):
         text = f"{clip(str(error.value), 40)!r} is not a valid {error.type.name.lower()} here."
     else:

@@ -241,6 +241,10 @@ class Store:
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA busy_timeout = 10000")
+            # Fewer WAL checkpoints and a bigger page cache: FTS5 segment merges rewrite
+            # many pages, and each checkpoint copies them once more.
+            await conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            await conn.execute("PRAGMA cache_size = -32768")
             store = cls(conn)
             if migrate:
                 await store.migrate()

@@ -3,8 +3,8 @@
     python bench/bench_delivery.py --channels 100 1000
     python bench/bench_delivery.py --idle-db bench/.corpus/bench-1000000.db
 
-Delivery: the real bot (discord.py) posts one day's digest (the 2025-11-12 fixture,
-17 relevant papers: 2 messages per channel) to N subscribed channels of a loopback
+Delivery: the real bot (discord.py) posts one day's digest (the 2025-11-12 fixture:
+2 messages per channel) to N subscribed channels of a loopback
 Discord that answers after `--latency` seconds, sends Discord's rate-limit headers and
 enforces its global limit of 50 requests/s with 429s; once one channel at a time and
 once at the default delivery concurrency. Idle: `python -m bot run` in its own

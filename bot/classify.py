@@ -59,6 +59,7 @@ class Vocabulary:
         self.general_cap = float(scoring.get("general_cap", 3.0))
         self.negative_cap = float(scoring.get("negative_cap", 4.0))
         self.abstract_negative_share = float(scoring.get("abstract_negative_share", 0.5))
+        self.abstract_only_share = float(scoring.get("abstract_only_share", 1.0))
         self.second_topic_share = float(scoring.get("second_topic_share", 0.3))
         self.bias = float(scoring.get("bias", 5.0))
         self.scale = float(scoring.get("scale", 1.2))
@@ -95,9 +96,11 @@ class Vocabulary:
         return found
 
     def matches(self, text: str) -> dict[tuple[str, str], float]:
-        """Every (group, phrase) found in `text`, with its weight."""
+        """Every (group, phrase) found in `text`, with its weight. Words inside a negative
+        phrase count for nothing else: "vector quantized" is not model quantization."""
         normalized = normalize(text)
         found: dict[tuple[str, str], float] = {}
+        masked_until = -1
         for word in re.finditer(r"(?<![\w])\w", normalized):
             match = self._regex.match(normalized, word.start())
             if match is None:
@@ -105,11 +108,18 @@ class Vocabulary:
             # Shorter phrases starting at the same word also count ("low rank" in
             # "low rank adaptation"), so try every prefix the regex allows.
             candidate = match.group(0)
+            hits: list[_Phrase] = []
             while candidate:
-                for phrase in self._phrases_for(candidate):
-                    found[(phrase.group, phrase.pattern)] = phrase.weight
+                hits += self._phrases_for(candidate)
                 cut = candidate.rfind(" ")
                 candidate = candidate[:cut] if cut > 0 else ""
+            negative = [h for h in hits if h.group == _NEGATIVE]
+            if negative:
+                masked_until = max(masked_until, match.end())
+            for phrase in hits:
+                if phrase.group != _NEGATIVE and word.start() < masked_until:
+                    continue
+                found[(phrase.group, phrase.pattern)] = phrase.weight
         return found
 
 
@@ -142,11 +152,12 @@ class Classifier:
     def evidence(self, title: str, abstract: str) -> Evidence:
         vocab = self.vocabulary
         weights: dict[tuple[str, str], float] = {}
+        in_title = vocab.matches(title)
         for key, weight in vocab.matches(abstract).items():
             # An off-topic word in the abstract is weaker evidence than in the title.
             share = vocab.abstract_negative_share if key[0] == _NEGATIVE else 1.0
             weights[key] = weight * share
-        for key, weight in vocab.matches(title).items():
+        for key, weight in in_title.items():
             weights[key] = max(weights.get(key, 0.0), weight * vocab.title_multiplier)
         topic_scores = dict.fromkeys(TOPICS, 0.0)
         general = negative = 0.0
@@ -157,6 +168,10 @@ class Classifier:
                 negative += weight
             else:
                 topic_scores[group] += weight
+        if not any(group != _NEGATIVE for group, _ in in_title):
+            # A technique named only in the abstract is often a tool the paper uses
+            # ("fine-tuned with LoRA"), not what it contributes.
+            topic_scores = {t: s * vocab.abstract_only_share for t, s in topic_scores.items()}
         topic_scores = {t: min(s, vocab.topic_cap) for t, s in topic_scores.items()}
         general = min(general, vocab.general_cap)
         negative = min(negative, vocab.negative_cap)

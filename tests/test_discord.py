@@ -289,18 +289,23 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     running: ArxivBot, fake_discord: FakeDiscord
 ) -> None:
     await subscribe_here(running)
+    day = fixture_papers("2025-11-12")[0].announced
+    relevant = len(
+        await running.store.relevant_papers(day, day, running.settings.relevance_threshold)
+    )
+    assert relevant > 15  # more than one digest shows
     posted = await deliver_due(running.store, running.settings, running.sender, later())
     messages = fake_discord.posted(CHANNEL_ID)
-    assert posted == len(messages) == 2  # 17 papers: 10 + 5 embeds, then "…and 2 more"
+    assert posted == len(messages) == 2  # 15 embeds: 10 + 5, then "…and N more"
     header = messages[0]["content"]
     assert header.startswith("**arXiv efficiency digest · Wednesday, November 12, 2025**")
-    assert "17 new papers" in header
+    assert f"{relevant} new papers" in header
     embeds = [e for m in messages for e in m["embeds"]]
     assert len(embeds) == 15
     assert all(
         e["url"].startswith("https://arxiv.org/abs/2511.") for e in embeds
     )  # latest day only
-    assert "…and 2 more relevant papers" in messages[-1]["content"]
+    assert f"…and {relevant - 15} more relevant paper" in messages[-1]["content"]
     for message in messages:
         assert message["allowed_mentions"] == {"parse": []}
         assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
@@ -481,11 +486,12 @@ async def test_days_of_downtime_are_caught_up_in_one_digest(
     first_day = fixture_papers("2025-10-03")[0].announced
     await subscribe(store, running.settings, GUILD_ID, CHANNEL_ID)
     await store._conn.execute("UPDATE subscriptions SET starts_on = ?", (first_day.isoformat(),))
+    relevant = await store.count_papers(running.settings.relevance_threshold)
     await deliver_due(store, running.settings, running.sender, later() + timedelta(days=40))
     messages = fake_discord.posted(CHANNEL_ID)
     assert "October 3 – November 12, 2025" in messages[0]["content"]
-    assert "39 new papers" in messages[0]["content"]
-    assert "…and 24 more" in messages[-1]["content"]
+    assert f"{relevant} new papers" in messages[0]["content"]  # both days, in one digest
+    assert f"…and {relevant - 15} more" in messages[-1]["content"]
     # Everything is now delivered: the next day posts nothing.
     assert (
         await deliver_due(store, running.settings, running.sender, later() + timedelta(days=41))

@@ -123,7 +123,7 @@ async def test_commands_are_registered_with_their_options(
     }
     search = next(c for c in fake_discord.commands if c["name"] == "search")
     options = {o["name"]: o for o in search["options"]}
-    assert options["query"]["required"] is True
+    assert not options["query"].get("required")  # filters alone list papers
     assert options["topic"]["autocomplete"] is True
     assert set(options) == {"query", "topic", "category", "author", "since", "public"}
     subscribe = next(c for c in fake_discord.commands if c["name"] == "subscribe")
@@ -171,6 +171,16 @@ async def test_topic_option_autocompletes(running: ArxivBot, fake_discord: FakeD
     token = fake_discord.autocomplete("search", "topic", "", query="llm")
     [response] = await answer(fake_discord, token)
     assert len(response["data"]["choices"]) == 10
+
+
+async def test_the_digest_overflow_hint_is_a_search_that_works(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    token = fake_discord.slash("search", {"since": "2025-11-12"})
+    [response] = await answer(fake_discord, token)
+    text = text_of(response)
+    assert text.startswith("Results for your filters · page 1")
+    assert "2025-11-12" in text and "2025-10-03" not in text
 
 
 async def test_public_search_and_id_lookup(running: ArxivBot, fake_discord: FakeDiscord) -> None:

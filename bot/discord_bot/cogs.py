@@ -81,7 +81,8 @@ class Papers(commands.Cog):
 
     @app_commands.command(name="search", description="Search every paper the bot has seen.")
     @app_commands.describe(
-        query="Words, a phrase in quotes, or an arXiv id or URL (up to 300 characters)",
+        query="Words, a phrase in quotes, or an arXiv id or URL (up to 300 characters); "
+        "leave empty to list papers matching the filters",
         topic="Only papers with this topic",
         category="Only this arXiv category, e.g. cs.LG",
         author="Only papers by this author",
@@ -92,13 +93,14 @@ class Papers(commands.Cog):
     async def search(
         self,
         interaction: discord.Interaction,
-        query: str,
+        query: str | None = None,
         topic: str | None = None,
         category: str | None = None,
         author: str | None = None,
         since: str | None = None,
         public: bool = False,
     ) -> None:
+        query = query or ""
         base = SearchQuery(
             text=query,
             topic=topic,
@@ -113,7 +115,8 @@ class Papers(commands.Cog):
             papers = result.papers[:PAGE_SIZE]
             if not papers:
                 return "No papers found.", False
-            lines = [f"Results for `{escape(clip(query, 80))}` · page {page + 1}"]
+            what = f"`{escape(clip(query, 80))}`" if query else "your filters"
+            lines = [f"Results for {what} · page {page + 1}"]
             if result.mode == "any-term":
                 lines[0] += " (no paper has every word; these have some)"
             first = page * PAGE_SIZE
@@ -198,7 +201,7 @@ class Papers(commands.Cog):
                 [
                     "**arXiv efficiency digest**: the day's papers about making deep learning "
                     "cheaper, picked from cs.AI, cs.CL, cs.ET, cs.LG, cs.NE and stat.ML.",
-                    "`/search query [topic] [category] [author] [since] [public]`: search every "
+                    "`/search [query] [topic] [category] [author] [since] [public]`: search every "
                     "paper seen",
                     "`/paper id`: one paper in full",
                     "`/topics`: topics and their papers this week",

@@ -33,12 +33,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """Tracebacks folded onto the event's line, so each event stays one line in
+    `docker compose logs` and in log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " | ")
+
+
 def configure_logging(
     level: str, secrets: Iterable[str] = (), stream: TextIO | None = None
 ) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
-        logging.Formatter(
+        OneLineFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z"
         )
     )

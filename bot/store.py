@@ -811,49 +811,39 @@ class Store:
     ) -> int | None:
         """Record a digest, the papers it delivers and its messages, in one transaction.
         Returns None when another worker delivered one of these papers first."""
+        now = _now()
         try:
-            return await self._record_digest(subscription_id, kind, papers, messages, next_due_at)
+            async with self._transaction() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (subscription_id, kind, len(papers), now),
+                )
+                digest_id = cur.lastrowid
+                try:
+                    await conn.executemany(
+                        "INSERT INTO digest_papers (subscription_id, paper_id, digest_id, position)"
+                        " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
+                        [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
+                    )
+                except sqlite3.IntegrityError:
+                    raise _AlreadyDelivered from None
+                await conn.executemany(
+                    "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
+                    [(digest_id, i, _message_json(m)) for i, m in enumerate(messages)],
+                )
+                if not messages:
+                    await conn.execute(
+                        "UPDATE digests SET finished_at = ? WHERE id = ?", (now, digest_id)
+                    )
+                await conn.execute(
+                    "UPDATE subscriptions SET last_digest_at = ?,"
+                    " next_due_at = coalesce(?, next_due_at) WHERE id = ?",
+                    (now, _iso(next_due_at) if next_due_at else None, subscription_id),
+                )
+            return digest_id
         except _AlreadyDelivered:
             return None
-
-    async def _record_digest(
-        self,
-        subscription_id: int,
-        kind: str,
-        papers: Sequence[Paper],
-        messages: Sequence[OutgoingMessage],
-        next_due_at: datetime | None,
-    ) -> int | None:
-        now = _now()
-        async with self._transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (subscription_id, kind, len(papers), now),
-            )
-            digest_id = cur.lastrowid
-            try:
-                await conn.executemany(
-                    "INSERT INTO digest_papers (subscription_id, paper_id, digest_id, position)"
-                    " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
-                    [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
-                )
-            except sqlite3.IntegrityError:
-                raise _AlreadyDelivered from None
-            await conn.executemany(
-                "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
-                [(digest_id, i, _message_json(m)) for i, m in enumerate(messages)],
-            )
-            if not messages:
-                await conn.execute(
-                    "UPDATE digests SET finished_at = ? WHERE id = ?", (now, digest_id)
-                )
-            await conn.execute(
-                "UPDATE subscriptions SET last_digest_at = ?,"
-                " next_due_at = coalesce(?, next_due_at) WHERE id = ?",
-                (now, _iso(next_due_at) if next_due_at else None, subscription_id),
-            )
-        return digest_id
 
     async def postpone_subscription(self, subscription_id: int, next_due_at: datetime) -> None:
         async with self._transaction() as conn:

@@ -43,13 +43,13 @@ def _date(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
-        description="arXiv efficiency digest: fetch, classify, search and export papers.",
+        description="arXiv efficiency digest: a Discord bot, and the tools behind it.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser(
         "run", help="run the Discord bot: poller, summaries, daily digests, slash commands"
     )
-    commands.add_parser("fetch", help="poll arXiv once, store and classify new papers")
+    commands.add_parser("fetch", help="poll arXiv once: store, classify and summarize new papers")
     status = commands.add_parser("status", help="show the last polls and what is stored")
     status.add_argument("--limit", type=int, default=10, help="how many polls to show")
     search = commands.add_parser("search", help="search every stored paper")

@@ -130,7 +130,7 @@ def render_digest(
         size += _embed_chars(embed)
     messages = []
     for index, chunk in enumerate(chunks):
-        content = header if index == 0 else f"({index + 1}/{len(chunks)})"
+        content = clip(header, CONTENT_LIMIT) if index == 0 else f"({index + 1}/{len(chunks)})"
         messages.append(
             OutgoingMessage(
                 content=content,
@@ -146,7 +146,8 @@ def render_digest(
             f"`/search{topic_hint} since:{since}` lists them."
         )
         last = messages[-1]
-        messages[-1] = OutgoingMessage(last.content + "\n" + line, last.embeds, last.buttons)
+        content = clip(last.content, CONTENT_LIMIT - len(line) - 1) + "\n" + line
+        messages[-1] = OutgoingMessage(content, last.embeds, last.buttons)
     return messages
 
 

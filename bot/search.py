@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.arxiv_ids import parse_arxiv_id
@@ -52,7 +52,6 @@ class SearchMode(StrEnum):
 class SearchResult:
     papers: list[Paper]
     mode: SearchMode
-    terms: list[str] = field(default_factory=list)
 
 
 def _quote(term: str) -> str:
@@ -118,7 +117,7 @@ async def search_papers(
     parsed = parse_arxiv_id(text) if text else None
     if parsed is not None:
         paper = await store.get_paper(parsed[0])
-        return SearchResult([paper] if paper else [], SearchMode.ID, [parsed[0]])
+        return SearchResult([paper] if paper else [], SearchMode.ID)
 
     terms = query_terms(text)
     if not terms and not query.author:
@@ -135,7 +134,7 @@ async def search_papers(
             store, terms, query, filters, rank_window, bm25_max_df, any_term=True
         )
         mode = SearchMode.ANY_TERM
-    return SearchResult(papers, mode, terms)
+    return SearchResult(papers, mode)
 
 
 async def _ranked(

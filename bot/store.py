@@ -7,6 +7,7 @@ models in `bot.models`, so callers never see rows or cursors.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -61,7 +62,12 @@ def _migrations_dir() -> Path:
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
-    directory = directory or _migrations_dir()
+    return list(_read_migrations(directory or _migrations_dir()))
+
+
+@functools.cache
+def _read_migrations(directory: Path) -> tuple[Migration, ...]:
+    """The files never change while the process runs: read them once."""
     found = []
     for path in sorted(directory.glob("*.sql")):
         match = _MIGRATION_NAME.match(path.name)
@@ -72,7 +78,7 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
         raise RuntimeError(f"two migrations share a number in {directory}")
     if not found:
         raise RuntimeError(f"no migrations found in {directory}")
-    return found
+    return tuple(found)
 
 
 def _statements(sql: str) -> list[str]:

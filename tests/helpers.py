@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +14,31 @@ from bot.listing import announcement_date
 from bot.models import Paper
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+_SETTING_PREFIXES = ("ARXIV_", "DATABASE_", "DISCORD_", "OPENAI_", "SUMMARY_", "DIGEST_")
+
+
+def bot_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """This machine's environment without any bot setting, plus `overrides`: a test
+    process sees only the settings the test gives it."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES)}
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.update(overrides or {})
+    return environment
+
+
+def run_bot(
+    args: list[str], cwd: Path, overrides: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=bot_environment(overrides),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def make_paper(

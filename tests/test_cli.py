@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.fake_arxiv import FakeArxiv
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(
-    args: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ARXIV_", "DATABASE_"))}
-    environment["PYTHONPATH"] = str(ROOT)
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.helpers import ROOT, run_bot
 
 
 @pytest.fixture
@@ -43,36 +23,36 @@ def bot_env(fake_arxiv: FakeArxiv) -> dict[str, str]:
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:
-    result = run(["--help"], tmp_path)
+    result = run_bot(["--help"], tmp_path)
     assert result.returncode == 0
     for command in ("fetch", "status", "search", "digest", "export-markdown", "migrate"):
         assert command in result.stdout
 
 
 def test_fetch_status_search_digest_export(tmp_path: Path, bot_env: dict[str, str]) -> None:
-    fetched = run(["fetch"], tmp_path, bot_env)
+    fetched = run_bot(["fetch"], tmp_path, bot_env)
     assert fetched.returncode == 0, fetched.stderr
     assert "Poll done: 351 new, 0 updated, 0 unchanged" in fetched.stdout
     assert "page 1:" in fetched.stderr  # progress on a backfill
     assert (tmp_path / "data" / "arxiv-bot.db").exists()  # the default DATABASE_URL
 
-    again = run(["fetch"], tmp_path, bot_env)
+    again = run_bot(["fetch"], tmp_path, bot_env)
     assert "Nothing new on arXiv" in again.stdout
 
-    status = run(["status"], tmp_path, bot_env)
+    status = run_bot(["status"], tmp_path, bot_env)
     assert "Papers stored: 351" in status.stdout
     assert ": nothing, 1 requests" in status.stdout and ": ok, 2 requests, 351 new" in status.stdout
 
-    found = run(
+    found = run_bot(
         ["search", "speculative decoding", "--topic", "inference-serving"], tmp_path, bot_env
     )
     assert found.returncode == 0
     assert "HiSpec: Hierarchical Speculative Decoding for LLMs" in found.stdout
 
-    digest = run(["digest", "--date", "2025-10-03"], tmp_path, bot_env)
+    digest = run_bot(["digest", "--date", "2025-10-03"], tmp_path, bot_env)
     assert digest.stdout.startswith("Friday, October 3, 2025:")
 
-    exported = run(["export-markdown", "--output", "out/papers.md"], tmp_path, bot_env)
+    exported = run_bot(["export-markdown", "--output", "out/papers.md"], tmp_path, bot_env)
     assert exported.returncode == 0
     assert "## October 3, 2025" in (tmp_path / "out" / "papers.md").read_text()
 
@@ -83,11 +63,11 @@ def test_failed_poll_is_reported_and_recorded(tmp_path: Path) -> None:
         "ARXIV_DELAY_SECONDS": "0",
         "ARXIV_RETRIES": "1",
     }
-    result = run(["fetch"], tmp_path, env)
+    result = run_bot(["fetch"], tmp_path, env)
     assert result.returncode == 1
     assert "Poll failed: could not connect to arXiv" in result.stdout
     assert "Traceback" not in result.stderr
-    status = run(["status"], tmp_path, env)
+    status = run_bot(["status"], tmp_path, env)
     assert ": failed, 2 requests" in status.stdout and "could not connect" in status.stdout
 
 
@@ -96,7 +76,7 @@ def test_failed_poll_is_reported_and_recorded(tmp_path: Path) -> None:
     ['"unclosed', "title:x", "NEAR(a", "'; DROP TABLE papers; --", "🔥", "x" * 5000, "-"],
 )
 def test_hostile_search_text_never_shows_a_traceback(tmp_path: Path, query: str) -> None:
-    result = run(["search", query], tmp_path)
+    result = run_bot(["search", query], tmp_path)
     assert result.returncode in (0, 2)
     assert "Traceback" not in result.stderr
     assert result.stdout.strip() or result.stderr.strip()
@@ -106,7 +86,7 @@ def test_hostile_search_text_never_shows_a_traceback(tmp_path: Path, query: str)
 
 
 def test_invalid_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
-    result = run(["status"], tmp_path, {"ARXIV_DELAY_SECONDS": "soon"})
+    result = run_bot(["status"], tmp_path, {"ARXIV_DELAY_SECONDS": "soon"})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "ARXIV_DELAY_SECONDS" in line
@@ -116,18 +96,18 @@ def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "DATABASE_URL=sqlite:///elsewhere/my.db\nRELEVANCE_THRESHOLD=2\n"
     )
-    result = run(["status"], tmp_path)
+    result = run_bot(["status"], tmp_path)
     assert result.returncode == 2 and "RELEVANCE_THRESHOLD" in result.stderr
     (tmp_path / ".env").write_text("DATABASE_URL=sqlite:///elsewhere/my.db\n")
-    assert run(["migrate"], tmp_path).returncode == 0
+    assert run_bot(["migrate"], tmp_path).returncode == 0
     assert (tmp_path / "elsewhere" / "my.db").exists()
 
 
 def test_a_database_from_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
-    assert run(["migrate"], tmp_path).returncode == 0
+    assert run_bot(["migrate"], tmp_path).returncode == 0
     with sqlite3.connect(tmp_path / "data" / "arxiv-bot.db") as conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, '999_future', 'later')")
-    result = run(["status"], tmp_path)
+    result = run_bot(["status"], tmp_path)
     assert result.returncode == 2
     assert "schema version 999" in result.stderr and "Traceback" not in result.stderr
 
@@ -143,12 +123,12 @@ def test_env_example_documents_every_setting_and_works_as_is(tmp_path: Path) -> 
     }
     assert documented == {name.upper() for name in Settings.model_fields}
     (tmp_path / ".env").write_text(example)
-    result = run(["migrate"], tmp_path)
+    result = run_bot(["migrate"], tmp_path)
     assert result.returncode == 0, result.stderr
 
 
 def test_run_without_a_token_says_what_to_set(tmp_path: Path) -> None:
-    result = run(["run"], tmp_path, {"DISCORD_TOKEN": ""})
+    result = run_bot(["run"], tmp_path, {"DISCORD_TOKEN": ""})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert "DISCORD_TOKEN" in line

@@ -3,7 +3,6 @@ OpenAI and Discord servers; signals, health, backup, and logs that keep secrets.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -17,8 +16,8 @@ import pytest
 from tests.fake_arxiv import FakeArxiv, Fault
 from tests.fake_discord import GUILD_ID, FakeDiscord
 from tests.fake_openai import FakeOpenAI
+from tests.helpers import bot_environment, run_bot
 
-ROOT = Path(__file__).resolve().parent.parent
 DISCORD_SECRET = "MTAwMDAwMDAwMDAwMDAwMDAw.discord-secret-token"
 OPENAI_SECRET = "sk-proj-secret-openai-key-0123456789"
 
@@ -33,37 +32,19 @@ def servers(fake_arxiv: FakeArxiv) -> Iterator[tuple[FakeArxiv, FakeDiscord, Fak
 
 
 def service_env(tmp_path: Path, arxiv: FakeArxiv, discord: FakeDiscord, llm: FakeOpenAI) -> dict:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ARXIV_", "DISCORD_", "OPENAI_"))
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'arxiv-bot.db'}",
+        "ARXIV_API_URL": arxiv.url,
+        "ARXIV_DELAY_SECONDS": "0",
+        "ARXIV_LOOKBACK_DAYS": "3650",
+        "ARXIV_PAGE_SIZE": "50",
+        "DISCORD_TOKEN": DISCORD_SECRET,
+        "DISCORD_API_BASE_URL": discord.api_base,
+        "DISCORD_GUILD_ID": GUILD_ID,
+        "OPENAI_API_KEY": OPENAI_SECRET,
+        "OPENAI_BASE_URL": llm.base_url,
+        "LOG_LEVEL": "DEBUG",  # the most a log can say: secrets must still not appear
     }
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'arxiv-bot.db'}",
-            "ARXIV_API_URL": arxiv.url,
-            "ARXIV_DELAY_SECONDS": "0",
-            "ARXIV_LOOKBACK_DAYS": "3650",
-            "ARXIV_PAGE_SIZE": "50",
-            "DISCORD_TOKEN": DISCORD_SECRET,
-            "DISCORD_API_BASE_URL": discord.api_base,
-            "DISCORD_GUILD_ID": GUILD_ID,
-            "OPENAI_API_KEY": OPENAI_SECRET,
-            "OPENAI_BASE_URL": llm.base_url,
-            "LOG_LEVEL": "DEBUG",  # the most a log can say: secrets must still not appear
-        }
-    )
-    return env
-
-
-def bot_command(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def start_service(
@@ -74,7 +55,11 @@ def start_service(
     out_path, err_path = cwd / f"{name}.out", cwd / f"{name}.err"
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], env=env, cwd=cwd, stdout=out, stderr=err
+            [sys.executable, "-m", "bot", "run"],
+            env=bot_environment(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
         )
     return process, lambda: (out_path.read_text(), err_path.read_text())
 
@@ -96,7 +81,7 @@ def test_full_run_sigterm_mid_poll_health_backup_and_no_secrets_in_logs(
     arxiv.add_day("2025-11-12")
     env = service_env(tmp_path, arxiv, discord, llm)
     # Before the service ever ran: health says so, and creates nothing.
-    before = bot_command(["health"], env, tmp_path)
+    before = run_bot(["health"], tmp_path, env)
     assert before.returncode == 1 and before.stdout.startswith("not running")
     assert not (tmp_path / "data").exists()
 
@@ -105,10 +90,10 @@ def test_full_run_sigterm_mid_poll_health_backup_and_no_secrets_in_logs(
     try:
         discord.wait_ready(30)
         wait_for(lambda: len(llm.requests) >= 5, 30)
-        wait_for(lambda: bot_command(["health"], env, tmp_path).returncode == 0, 30)
-        healthy = bot_command(["health"], env, tmp_path)
+        wait_for(lambda: run_bot(["health"], tmp_path, env).returncode == 0, 30)
+        healthy = run_bot(["health"], tmp_path, env)
         assert healthy.stdout.startswith("ok: Discord heartbeat")
-        backup = bot_command(["backup", str(tmp_path / "backups" / "copy.db")], env, tmp_path)
+        backup = run_bot(["backup", str(tmp_path / "backups" / "copy.db")], tmp_path, env)
         assert backup.returncode == 0, backup.stderr
         with sqlite3.connect(tmp_path / "backups" / "copy.db") as copy:
             assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -265,7 +265,7 @@ async def test_markdown_export_shows_summary_bullets(
 def test_fetch_then_stats_from_the_command_line(
     tmp_path, fake_arxiv: FakeArxiv, fake_openai: FakeOpenAI
 ) -> None:
-    from tests.test_cli import run
+    from tests.helpers import run_bot
 
     fake_arxiv.add_day(DAY)
     env = {
@@ -277,17 +277,17 @@ def test_fetch_then_stats_from_the_command_line(
         "OPENAI_MODEL": "fake-mini",
         "LOG_LEVEL": "DEBUG",
     }
-    fetched = run(["fetch"], tmp_path, env)
+    fetched = run_bot(["fetch"], tmp_path, env)
     assert fetched.returncode == 0, fetched.stderr
     summarized = len(fake_openai.requests)
     assert summarized > 5
-    stats = run(["stats"], tmp_path, env)
+    stats = run_bot(["stats"], tmp_path, env)
     assert f"Summaries: {summarized}" in stats.stdout
     assert f"fake-mini: {summarized} summaries" in stats.stdout
-    digest = run(["digest"], tmp_path, env)
+    digest = run_bot(["digest"], tmp_path, env)
     assert "TL;DR: " in digest.stdout
     # A second fetch costs nothing more.
-    assert run(["fetch"], tmp_path, env).returncode == 0
+    assert run_bot(["fetch"], tmp_path, env).returncode == 0
     assert len(fake_openai.requests) == summarized
     for output in (fetched, stats, digest):
         assert SECRET not in output.stdout + output.stderr

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from bot.classify import Classifier, load_vocabulary  # noqa: E402
+from bot.classify import load_classifier  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import DELIVERY_CONCURRENCY, deliver_due  # noqa: E402
 from bot.discord_bot.client import ArxivBot  # noqa: E402
@@ -57,10 +57,10 @@ async def deliver_to(channels: int, latency: float, concurrency: int) -> dict:
     )
     store = await Store.open(settings.database_path)
     await store.upsert_papers(fixture_papers("2025-11-12"))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     for channel_id in ids:
         await subscribe(store, settings, GUILD_ID, channel_id)
-    bot = ArxivBot(settings, store, Classifier(load_vocabulary()), None, run_poller=False)
+    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
     task = asyncio.create_task(bot.start("bench-token"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
     began = time.perf_counter()

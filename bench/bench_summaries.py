@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.classify import Classifier, load_vocabulary  # noqa: E402
+from bot.classify import load_classifier  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -37,7 +37,7 @@ PRICE_PER_MILLION = {"prompt": 0.15, "completion": 0.60}  # gpt-4o-mini, USD
 async def summarize_all(settings: Settings, folder: Path, name: str) -> tuple[int, float, Store]:
     store = await Store.open(folder / f"{name}.db")
     await store.upsert_papers([p for day in DAYS for p in fixture_papers(day)])
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     summarizer = Summarizer(settings)
     began = time.perf_counter()
     run = await summarize_pending(store, settings, summarizer)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 
-from bot.classify import TOPICS, Classifier, load_vocabulary
+from bot.classify import TOPICS, ModelFileError, load_classifier, load_model
 from bot.config import Settings, SettingsError, load_settings
 from bot.digest import (
     digest_for_day,
@@ -22,12 +22,24 @@ from bot.digest import (
 )
 from bot.health import check_health
 from bot.ingest import PollProgress
+from bot.judge import judge_pending, measure_judge
 from bot.logs import configure_logging
 from bot.models import Poll, PollOutcome, SearchQuery
-from bot.pipeline import classify_pending, run_cycle
+from bot.pipeline import classify_pending, open_judge, run_cycle
 from bot.search import SearchError, search_papers
 from bot.store import DatabaseTooNewError, Store
 from bot.summarize import Summarizer
+from bot.training import (
+    LabelledDay,
+    LabelsError,
+    TrainingUnavailable,
+    cross_validate,
+    evaluate_days,
+    format_results,
+    load_labelled_days,
+    train_model,
+)
+from bot.vocabulary import load_vocabulary
 
 log = logging.getLogger("bot")
 SHUTDOWN_SECONDS = 8  # Docker waits 10 s between SIGTERM and SIGKILL
@@ -64,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=10)
     digest = commands.add_parser("digest", help="print the relevant papers of one listing day")
     digest.add_argument("--date", type=_date, help="listing day (default: the latest stored)")
+    digest.add_argument("--explain", action="store_true", help="show why each paper was picked")
     export = commands.add_parser(
         "export-markdown", help="write the archive in the curated list's Markdown format"
     )
@@ -75,7 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="write a consistent copy of the live database")
     backup.add_argument("path", type=Path, help="where to write the copy")
     commands.add_parser("migrate", help="create or upgrade the database")
-    commands.add_parser("classify", help="score papers not yet scored by the current vocabulary")
+    commands.add_parser("classify", help="score papers not yet scored by the current model")
+    train = commands.add_parser(
+        "train-classifier", help="learn a relevance model from labelled days (needs .[train])"
+    )
+    train.add_argument("--labels", type=Path, required=True, help="folder of labels-DATE.tsv")
+    train.add_argument("--listings", type=Path, help="folder of DATE.jsonl (default: --labels)")
+    train.add_argument("--output", type=Path, required=True, help="model file to write")
+    evaluate = commands.add_parser(
+        "evaluate", help="precision, recall, F1 and tag agreement on labelled days"
+    )
+    evaluate.add_argument("--labels", type=Path, required=True, help="folder of labels-DATE.tsv")
+    evaluate.add_argument("--listings", type=Path, help="folder of DATE.jsonl (default: --labels)")
+    evaluate.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="for every day, train on the others and test on it (needs .[train])",
+    )
+    evaluate.add_argument(
+        "--judge", action="store_true", help="also measure the LLM judge on the close calls"
+    )
+    evaluate.add_argument("--errors", action="store_true", help="list every wrong decision")
     return parser
 
 
@@ -94,9 +127,10 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
     from bot.discord_bot.client import ArxivBot
 
     assert settings.discord_token is not None
-    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
     summarizer = Summarizer(settings) if settings.openai_api_key else None
-    bot = ArxivBot(settings, store, classifier, summarizer)
+    judge = open_judge(settings)
+    bot = ArxivBot(settings, store, classifier, summarizer, judge)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -115,8 +149,9 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
             if running.done() and not running.cancelled() and running.exception():
                 raise running.exception()  # type: ignore[misc]
     finally:
-        if summarizer:
-            await summarizer.close()
+        for client in (summarizer, judge):
+            if client:
+                await client.close()
     log.info("service stopped")
     return 0
 
@@ -134,16 +169,18 @@ async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace)
 
 
 async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
+    classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
     summarizer = Summarizer(settings) if settings.openai_api_key else None
+    judge = open_judge(settings)
     print("Polling arXiv...", file=sys.stderr, flush=True)
     try:
         report = await run_cycle(
-            store, settings, classifier, summarizer, on_progress=_print_progress
+            store, settings, classifier, summarizer, on_progress=_print_progress, judge=judge
         )
     finally:
-        if summarizer:
-            await summarizer.close()
+        for client in (summarizer, judge):
+            if client:
+                await client.close()
     c = report.counts
     summary = (
         f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged, {report.requests} requests"
@@ -217,7 +254,8 @@ async def cmd_digest(store: Store, settings: Settings, args: argparse.Namespace)
     if day is None:
         print("No papers stored yet: run `python -m bot fetch` first.")
         return 0
-    print(render_terminal(await digest_for_day(store, day, settings.relevance_threshold)))
+    digest = await digest_for_day(store, day, settings.relevance_threshold)
+    print(render_terminal(digest, explain_picks=args.explain))
     return 0
 
 
@@ -237,9 +275,14 @@ async def cmd_stats(store: Store, settings: Settings, args: argparse.Namespace) 
     if not settings.openai_api_key:
         print("No OPENAI_API_KEY: digests use summaries extracted from the abstracts.")
     if spend:
-        print("Tokens spent per model (prompt + completion):")
+        print("Tokens spent on summaries per model (prompt + completion):")
         for model, count, prompt, completion in spend:
             print(f"  {model}: {count:,} summaries, {prompt:,} + {completion:,} tokens")
+    verdicts = await store.judgement_spend()
+    if verdicts:
+        print("Tokens spent on relevance verdicts per model (prompt + completion):")
+        for model, count, prompt, completion in verdicts:
+            print(f"  {model}: {count:,} verdicts, {prompt:,} + {completion:,} tokens")
     return 0
 
 
@@ -250,9 +293,76 @@ async def cmd_migrate(store: Store, settings: Settings, args: argparse.Namespace
 
 
 async def cmd_classify(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    classifier = Classifier(load_vocabulary(settings.vocabulary_path))
-    count = await classify_pending(store, classifier)
-    print(f"Classified {count} papers with {classifier.version}.")
+    classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
+    judge = open_judge(settings)
+    try:
+        count = await classify_pending(store, classifier, judge.scope if judge else None)
+        print(f"Classified {count} papers with {classifier.version}.")
+        if judge:
+            run = await judge_pending(store, settings, judge)
+            print(f"Judged {run.judged} close calls ({run.failed} without a verdict).")
+    finally:
+        if judge:
+            await judge.close()
+    return 0
+
+
+def _training_days(args: argparse.Namespace) -> list[LabelledDay]:
+    return load_labelled_days(args.labels, args.listings)
+
+
+def cmd_train_classifier(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.output.parent.is_dir():
+        raise LabelsError(f"{args.output.parent}: no such folder for the model file")
+    days = _training_days(args)
+    model = train_model(days, load_vocabulary(settings.vocabulary_path))
+    args.output.write_text(model.to_json(), encoding="utf-8")
+    meta = model.metadata
+    print(
+        f"Trained on {len(days)} days ({meta['papers']} papers, {meta['relevant']} relevant):"
+        f" {len(model.weights)} features, threshold {model.threshold:.2f} chosen by"
+        f" leave-one-day-out. Wrote {args.output} ({load_model(args.output).version})."
+    )
+    return 0
+
+
+async def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    days = _training_days(args)
+    vocabulary = load_vocabulary(settings.vocabulary_path)
+    if args.cross_validate:
+        print(
+            f"Leave one day out over {len(days)} days: each day scored by a model trained,"
+            " threshold included, on the other days."
+        )
+        results = await asyncio.to_thread(cross_validate, days, vocabulary)
+    else:
+        classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
+        seen = set(classifier.model.metadata.get("trained_on", [])) & {d.day for d in days}
+        print(f"Model {classifier.version} on {len(days)} labelled days.")
+        if seen:
+            print(
+                f"Warning: the model was trained on {len(seen)} of these days"
+                f" ({', '.join(sorted(seen))}); their figures flatter it."
+                " Use --cross-validate for an honest figure."
+            )
+        results = evaluate_days(classifier, days)
+    for line in format_results(results):
+        print(line)
+    if args.errors:
+        for result in results:
+            for paper, score in result.errors:
+                kind = "missed" if paper.relevant else "wrong pick"
+                print(f"{result.day} {kind} {score:.2f} {paper.arxiv_id} {paper.title[:90]}")
+    if args.judge:
+        if settings.openai_api_key is None:
+            print(
+                "error: evaluate --judge needs OPENAI_API_KEY (and OPENAI_BASE_URL, "
+                "OPENAI_MODEL for your model)",
+                file=sys.stderr,
+            )
+            return 2
+        for line in (await measure_judge(settings, results)).lines():
+            print(line)
     return 0
 
 
@@ -270,7 +380,12 @@ COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[in
 }
 
 
+_SCORING_COMMANDS = {"run", "fetch", "classify"}
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command in _SCORING_COMMANDS:
+        load_model(settings.relevance_model_path)  # a broken model file: stop before writing
     async with await Store.open(settings.database_path) as store:
         return await COMMANDS[args.command](store, settings, args)
 
@@ -301,8 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "health":  # reads the database; never creates or migrates it
             return asyncio.run(cmd_health(settings))
+        if args.command == "train-classifier":  # needs no database
+            return cmd_train_classifier(settings, args)
+        if args.command == "evaluate":
+            return asyncio.run(cmd_evaluate(settings, args))
         return asyncio.run(_run(settings, args))
-    except DatabaseTooNewError as exc:
+    except (DatabaseTooNewError, LabelsError, ModelFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,193 +1,203 @@
-"""Relevance scoring and topic tagging, offline, from a weighted phrase vocabulary.
+"""Relevance scoring and topic tagging, offline, by a model learned from labelled days.
 
-Why phrases and not a trained model: two labelled days hold 29 relevant papers,
-far too few to learn from without memorising them, while the rubric
-(docs/relevance.md) names its techniques outright. The vocabulary spells out
-those techniques; the weights were set on the rubric and checked against the
-labelled days and the seed corpus (see README, "Classifier quality").
+The model is a logistic regression over the features of bot/features.py, trained by
+`python -m bot train-classifier` (bot/training.py) and shipped as a JSON file of
+weights, so scoring is a dictionary lookup per feature: no heavy dependency, no
+download. Its decision threshold was chosen by cross-validation; stored scores are
+shifted so that 0.5 is that threshold, which keeps RELEVANCE_THRESHOLD and a
+subscription's min_score meaning "how sure", whatever model is loaded.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-import re
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from bot.features import PaperFeatures, extract_features
 from bot.models import Classification, Paper
+from bot.vocabulary import TOPICS, Vocabulary, load_vocabulary
 
-TOPICS = (
-    "quantization",
-    "pruning",
-    "distillation",
-    "efficient-architectures",
-    "parameter-efficient",
-    "architecture-search",
-    "inference-serving",
-    "training-efficiency",
-    "hardware",
-    "optimization",
-)
+__all__ = ["TOPICS", "Classifier", "ModelFileError", "RelevanceModel", "load_classifier"]
 
-_GENERAL = "general"
-_NEGATIVE = "negative"
+MODEL_FORMAT = 1
+REASON_ITEMS = 3
 
 
-def normalize(text: str) -> str:
-    """Lowercase, with hyphens, slashes and underscores read as spaces."""
-    return re.sub(r"[\-‐‑–—/_]+", " ", text.lower())
+class ModelFileError(Exception):
+    """The relevance model file is missing or not a model this code can read."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Phrase:
-    group: str  # a topic, "general" or "negative"
-    pattern: str
-    weight: float
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
-class Vocabulary:
-    """Phrases grouped by topic, compiled into one regex per vocabulary."""
-
-    def __init__(self, raw: dict, source: bytes) -> None:
-        scoring = raw.get("scoring", {})
-        self.title_multiplier = float(scoring.get("title_multiplier", 2.0))
-        self.topic_cap = float(scoring.get("topic_cap", 7.0))
-        self.general_cap = float(scoring.get("general_cap", 3.0))
-        self.negative_cap = float(scoring.get("negative_cap", 4.0))
-        self.abstract_negative_share = float(scoring.get("abstract_negative_share", 0.5))
-        self.abstract_only_share = float(scoring.get("abstract_only_share", 1.0))
-        self.second_topic_share = float(scoring.get("second_topic_share", 0.3))
-        self.bias = float(scoring.get("bias", 5.0))
-        self.scale = float(scoring.get("scale", 1.2))
-        self.tag_min = float(scoring.get("tag_min", 2.0))
-        self.version = "vocab-" + hashlib.sha256(source).hexdigest()[:12]
-
-        unknown = set(raw.get("topics", {})) - set(TOPICS)
-        if unknown:
-            raise ValueError(f"unknown topics in vocabulary: {', '.join(sorted(unknown))}")
-        self._exact: dict[str, list[_Phrase]] = {}
-        self._prefix: list[tuple[str, _Phrase]] = []
-        patterns: list[str] = []
-        groups = [(topic, phrases) for topic, phrases in raw.get("topics", {}).items()]
-        groups += [(_GENERAL, raw.get(_GENERAL, {})), (_NEGATIVE, raw.get(_NEGATIVE, {}))]
-        for group, phrases in groups:
-            for phrase, weight in phrases.items():
-                key = normalize(phrase).strip()
-                entry = _Phrase(group, key, float(weight))
-                if key.endswith("*"):
-                    stem = key[:-1]
-                    self._prefix.append((stem, entry))
-                    patterns.append(re.escape(stem) + r"\w*")
-                else:
-                    self._exact.setdefault(key, []).append(entry)
-                    patterns.append(re.escape(key))
-        patterns.sort(key=len, reverse=True)  # longest alternative wins at a position
-        self._regex = re.compile(r"(?<![\w])(?:" + "|".join(patterns) + r")(?![\w])")
-        # Overlapping phrases ("low rank" inside "low rank adaptation") are found by
-        # also scanning from each word start, see _matches.
-
-    def _phrases_for(self, matched: str) -> list[_Phrase]:
-        found = list(self._exact.get(matched, ()))
-        found += [entry for stem, entry in self._prefix if matched.startswith(stem)]
-        return found
-
-    def matches(self, text: str) -> dict[tuple[str, str], float]:
-        """Every (group, phrase) found in `text`, with its weight. Words inside a negative
-        phrase count for nothing else: "vector quantized" is not model quantization."""
-        normalized = normalize(text)
-        found: dict[tuple[str, str], float] = {}
-        masked_until = -1
-        for word in re.finditer(r"(?<![\w])\w", normalized):
-            match = self._regex.match(normalized, word.start())
-            if match is None:
-                continue
-            # Shorter phrases starting at the same word also count ("low rank" in
-            # "low rank adaptation"), so try every prefix the regex allows.
-            candidate = match.group(0)
-            hits: list[_Phrase] = []
-            while candidate:
-                hits += self._phrases_for(candidate)
-                cut = candidate.rfind(" ")
-                candidate = candidate[:cut] if cut > 0 else ""
-            negative = [h for h in hits if h.group == _NEGATIVE]
-            if negative:
-                masked_until = max(masked_until, match.end())
-            for phrase in hits:
-                if phrase.group != _NEGATIVE and word.start() < masked_until:
-                    continue
-                found[(phrase.group, phrase.pattern)] = phrase.weight
-        return found
-
-
-def load_vocabulary(path: Path | None = None) -> Vocabulary:
-    if path is None:
-        source = (resources.files("bot") / "data" / "vocabulary.toml").read_bytes()
-    else:
-        source = path.read_bytes()
-    return Vocabulary(tomllib.loads(source.decode("utf-8")), source)
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
 
 
 @dataclass(frozen=True, slots=True)
-class Evidence:
-    """Why a paper scored as it did: for tuning and for `python -m bot explain`."""
+class RelevanceModel:
+    weights: dict[str, float]
+    intercept: float
+    threshold: float  # probability at which a paper counts as relevant
+    version: str
+    metadata: dict = field(default_factory=dict)
+    topics: dict[str, dict] = field(default_factory=dict)  # topic -> {intercept, weights}
 
-    topic_scores: dict[str, float]
-    general: float
-    negative: float
-    score: float
+    def to_json(self) -> str:
+        body = {
+            "format": MODEL_FORMAT,
+            "intercept": round(self.intercept, 6),
+            "threshold": round(self.threshold, 6),
+            "metadata": self.metadata,
+            "topics": {
+                t: {"intercept": m["intercept"], "weights": dict(sorted(m["weights"].items()))}
+                for t, m in sorted(self.topics.items())
+            },
+            "weights": {k: round(v, 5) for k, v in sorted(self.weights.items())},
+        }
+        return json.dumps(body, indent=0, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str) -> RelevanceModel:
+        try:
+            raw = json.loads(data)
+            if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
+                raise ValueError(f"not a relevance model of format {MODEL_FORMAT}")
+            weights = {str(k): float(v) for k, v in raw["weights"].items()}
+            topics = {
+                str(t): {
+                    "intercept": float(m["intercept"]),
+                    "weights": {str(k): float(v) for k, v in m["weights"].items()},
+                }
+                for t, m in raw.get("topics", {}).items()
+            }
+            threshold = float(raw["threshold"])
+            if not 0.0 < threshold < 1.0:
+                raise ValueError("threshold must be between 0 and 1")
+            return cls(
+                weights=weights,
+                intercept=float(raw["intercept"]),
+                threshold=threshold,
+                version="lr-" + hashlib.sha256(data).hexdigest()[:12],
+                metadata=dict(raw.get("metadata", {})),
+                topics=topics,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = str(exc) if isinstance(exc, ValueError) else f"missing or bad field {exc}"
+            raise ModelFileError(f"{source}: not a usable relevance model ({problem})") from None
+
+    def margin(self, features: PaperFeatures) -> float:
+        weights = self.weights
+        return self.intercept + sum(
+            weights.get(name, 0.0) * value for name, value in features.values.items()
+        )
+
+    def probability(self, features: PaperFeatures) -> float:
+        return _sigmoid(self.margin(features))
+
+    def relevance(self, features: PaperFeatures) -> float:
+        """The probability shifted so that the model's decision threshold sits at 0.5."""
+        return _sigmoid(self.margin(features) - _logit(self.threshold))
+
+    def likeliest_topic(self, features: PaperFeatures) -> str | None:
+        """The topic whose model is surest, for a relevant paper no vocabulary phrase tags."""
+        scores = {
+            topic: m["intercept"]
+            + sum(m["weights"].get(name, 0.0) * v for name, v in features.values.items())
+            for topic, m in self.topics.items()
+        }
+        return max(scores, key=lambda t: scores[t]) if scores else None
+
+    def reason(self, features: PaperFeatures, relevant: bool) -> str:
+        """The strongest evidence for the decision, grouped by where it was found:
+        'title: speculative decoding · abstract: 2.1x faster, kv cache'."""
+        sign = 1.0 if relevant else -1.0
+        contributions = sorted(
+            (
+                (sign * self.weights.get(name, 0.0) * value, name)
+                for name, value in features.values.items()
+            ),
+            reverse=True,
+        )
+        by_field: dict[str, list[str]] = {}
+        chosen = 0
+        for contribution, name in contributions:
+            if contribution <= 0 or chosen == REASON_ITEMS:
+                break
+            where, _, words = features.evidence[name].partition(": ")
+            taken = by_field.setdefault(where, [])
+            if any(words in t or t in words for t in taken):
+                continue  # "kv cache" after "kv cache compression" says nothing new
+            taken.append(words)
+            chosen += 1
+        text = " · ".join(f"{where}: {', '.join(words)}" for where, words in by_field.items())
+        return text if relevant or not text else "against: " + text
+
+
+def load_model(path: Path | None = None) -> RelevanceModel:
+    source = str(path) if path else "bot/data/relevance-model.json"
+    try:
+        if path is None:
+            data = (resources.files("bot") / "data" / "relevance-model.json").read_bytes()
+        else:
+            data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(
+            f"{source}: cannot read the relevance model ({exc.strerror})"
+        ) from None
+    return RelevanceModel.from_json(data, source)
 
 
 class Classifier:
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    """The learned model decides relevance; the vocabulary supplies features and topic tags."""
+
+    def __init__(self, model: RelevanceModel, vocabulary: Vocabulary) -> None:
+        self.model = model
         self.vocabulary = vocabulary
 
     @property
     def version(self) -> str:
-        return self.vocabulary.version
+        return f"{self.model.version}+{self.vocabulary.version}"
 
-    def evidence(self, title: str, abstract: str) -> Evidence:
-        vocab = self.vocabulary
-        weights: dict[tuple[str, str], float] = {}
-        in_title = vocab.matches(title)
-        for key, weight in vocab.matches(abstract).items():
-            # An off-topic word in the abstract is weaker evidence than in the title.
-            share = vocab.abstract_negative_share if key[0] == _NEGATIVE else 1.0
-            weights[key] = weight * share
-        for key, weight in in_title.items():
-            weights[key] = max(weights.get(key, 0.0), weight * vocab.title_multiplier)
-        topic_scores = dict.fromkeys(TOPICS, 0.0)
-        general = negative = 0.0
-        for (group, _), weight in weights.items():
-            if group == _GENERAL:
-                general += weight
-            elif group == _NEGATIVE:
-                negative += weight
-            else:
-                topic_scores[group] += weight
-        if not any(group != _NEGATIVE for group, _ in in_title):
-            # A technique named only in the abstract is often a tool the paper uses
-            # ("fine-tuned with LoRA"), not what it contributes.
-            topic_scores = {t: s * vocab.abstract_only_share for t, s in topic_scores.items()}
-        topic_scores = {t: min(s, vocab.topic_cap) for t, s in topic_scores.items()}
-        general = min(general, vocab.general_cap)
-        negative = min(negative, vocab.negative_cap)
-        ranked = sorted(topic_scores.values(), reverse=True)
-        score = ranked[0] + vocab.second_topic_share * ranked[1] + general - negative
-        return Evidence(topic_scores, general, negative, score)
+    def features(self, title: str, abstract: str) -> PaperFeatures:
+        return extract_features(title, abstract, self.vocabulary)
 
     def classify(self, title: str, abstract: str) -> Classification:
-        vocab = self.vocabulary
-        evidence = self.evidence(title, abstract)
-        relevance = 1.0 / (1.0 + math.exp(-(evidence.score - vocab.bias) / vocab.scale))
-        topics = tuple(t for t in TOPICS if evidence.topic_scores[t] >= vocab.tag_min)
-        return Classification(round(relevance, 4), topics)
+        features = self.features(title, abstract)
+        relevance = self.model.relevance(features)
+        relevant = relevance >= 0.5
+        topics = self._topics(features, relevant)
+        return Classification(round(relevance, 4), topics, self.model.reason(features, relevant))
+
+    def topics(self, title: str, abstract: str, relevant: bool) -> tuple[str, ...]:
+        return self._topics(self.features(title, abstract), relevant)
+
+    def _topics(self, features: PaperFeatures, relevant: bool) -> tuple[str, ...]:
+        """The vocabulary's tags; a relevant paper it leaves untagged gets the likeliest
+        topic of the learned topic models, so every relevant paper can match a filter."""
+        tagged = self.vocabulary.topics_from(features.title_matches, features.abstract_matches)
+        if tagged or not relevant:
+            return tagged
+        likeliest = self.model.likeliest_topic(features)
+        return (likeliest,) if likeliest else ()
 
     def classify_paper(self, paper: Paper) -> Classification:
         return self.classify(paper.title, paper.abstract)
+
+
+def load_classifier(
+    vocabulary_path: Path | None = None, model_path: Path | None = None
+) -> Classifier:
+    return Classifier(load_model(model_path), load_vocabulary(vocabulary_path))
 
 
 @dataclass(frozen=True, slots=True)

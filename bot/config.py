@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.ET", "cs.LG", "cs.NE", "stat.ML")
@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     arxiv_retries: int = Field(4, ge=0, le=20)
     relevance_threshold: float = Field(0.5, ge=0, le=1)
     vocabulary_path: Path | None = None
+    relevance_model_path: Path | None = None
+    relevance_judge: Literal["off", "llm"] = "off"
+    judge_band_low: float = Field(0.15, ge=0, le=1)
+    judge_band_high: float = Field(0.85, ge=0, le=1)
+    judge_max_per_poll: int = Field(200, ge=0, le=10000)
+    judge_batch_size: int = Field(8, ge=1, le=50)
     log_level: str = "INFO"
 
     openai_api_key: SecretStr | None = None
@@ -104,17 +110,30 @@ class Settings(BaseSettings):
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
-    @field_validator("vocabulary_path", mode="before")
+    @field_validator("vocabulary_path", "relevance_model_path", mode="before")
     @classmethod
     def _empty_means_builtin(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("vocabulary_path")
+    @field_validator("vocabulary_path", "relevance_model_path")
     @classmethod
-    def _vocabulary_exists(cls, value: Path | None) -> Path | None:
+    def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no file at {value}")
         return value
+
+    @field_validator("relevance_judge", mode="before")
+    @classmethod
+    def _judge_lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _band_in_order(self) -> Settings:
+        if self.judge_band_low >= self.judge_band_high:
+            raise ValueError("JUDGE_BAND_LOW must be below JUDGE_BAND_HIGH")
+        if self.relevance_judge == "llm" and self.openai_api_key is None:
+            raise ValueError("RELEVANCE_JUDGE=llm needs OPENAI_API_KEY (the judge is a model)")
+        return self
 
     @property
     def database_path(self) -> Path:
@@ -134,5 +153,5 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{name}: {message}")
+            problems.append(f"{name}: {message}" if error["loc"] else message)
         raise SettingsError("invalid setting " + "; ".join(problems)) from None

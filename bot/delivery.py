@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.config import Settings
-from bot.digest import first_authors
+from bot.digest import explain, first_authors
 from bot.models import (
     OutgoingMessage,
     Paper,
@@ -86,9 +86,12 @@ def _day_label(days: Sequence[date]) -> str:
 
 def paper_embed(paper: Paper, number: int) -> dict:
     topics = " ".join(f"`{t}`" for t in paper.topics)
-    description = (
-        f"{escape(first_authors(paper))}\n{topics}" if topics else escape(first_authors(paper))
-    )
+    lines = [escape(first_authors(paper))]
+    if topics:
+        lines.append(topics)
+    if paper.reason:
+        lines.append(f"*Why:* {escape(explain(paper))}")
+    description = "\n".join(lines)
     return {
         "title": clip(f"{number}. {escape(paper.title)}", EMBED_TITLE_LIMIT),
         "url": paper.abs_url,

@@ -45,7 +45,17 @@ def first_authors(paper: Paper, count: int = 3) -> str:
     return ", ".join(names)
 
 
-def render_terminal(digest: DigestDay, width: int = 100) -> str:
+def explain(paper: Paper) -> str:
+    """Why the paper was picked (or not): its strongest evidence, or the judge's words,
+    and whether the judge was asked but could not decide."""
+    if not paper.reason:
+        return ""
+    if (paper.decided_by or "").startswith("model; judge failed"):
+        return f"{paper.reason} (the judge could not decide; the offline model did)"
+    return paper.reason
+
+
+def render_terminal(digest: DigestDay, width: int = 100, explain_picks: bool = False) -> str:
     heading = f"{digest.day:%A, %B} {digest.day.day}, {digest.day:%Y}"
     if not digest.papers:
         return f"{heading}\nNo relevant papers for this day.\n"
@@ -63,6 +73,12 @@ def render_terminal(digest: DigestDay, width: int = 100) -> str:
             details.insert(1, ", ".join(paper.topics))
         lines.append(indent + " | ".join(details))
         lines.append(indent + f"relevance {paper.relevance:.2f}")
+        if explain_picks and paper.reason:
+            lines.extend(
+                textwrap.wrap(
+                    f"why: {explain(paper)}", width, initial_indent=indent, subsequent_indent=indent
+                )
+            )
         summary = display_summary(paper)
         label = "TL;DR" if summary.source is SummarySource.MODEL else "TL;DR (from the abstract)"
         lines.extend(

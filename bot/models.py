@@ -36,6 +36,9 @@ class Paper:
     relevance: float | None = None
     topics: tuple[str, ...] = ()
     summary: Summary | None = None  # the newest model-written summary, if any
+    reason: str | None = None  # why it was picked (or not): strongest evidence or judge's words
+    decided_by: str | None = None  # "model", "judge", or "model; judge failed: ..."
+    score: float | None = None  # the offline model's own relevance, before any judge
 
     @property
     def abs_url(self) -> str:
@@ -52,8 +55,29 @@ class Paper:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    relevance: float
+    relevance: float  # 0.5 is the model's decision threshold
     topics: tuple[str, ...]
+    reason: str = ""  # the strongest evidence, e.g. "title: speculative decoding"
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeScope:
+    """Which verdicts count: those of this model and prompt, for offline scores in the band."""
+
+    model: str
+    prompt_version: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    arxiv_id: str
+    relevant: bool
+    topics: tuple[str, ...]
+    reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(slots=True)

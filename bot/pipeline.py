@@ -9,21 +9,31 @@ from collections.abc import Callable
 from bot.classify import Classifier
 from bot.config import Settings
 from bot.ingest import PollProgress, PollReport, poll_arxiv
+from bot.judge import RelevanceJudge, judge_pending
+from bot.models import JudgeScope
 from bot.store import Store
 from bot.summarize import Summarizer, summarize_pending
 
 log = logging.getLogger(__name__)
 
 
-async def classify_pending(store: Store, classifier: Classifier, batch: int = 1000) -> int:
-    """Score papers never scored, or scored by an older vocabulary. Returns how many."""
+def open_judge(settings: Settings) -> RelevanceJudge | None:
+    """The LLM judge when RELEVANCE_JUDGE=llm (settings make sure a key is set)."""
+    return RelevanceJudge(settings) if settings.relevance_judge == "llm" else None
+
+
+async def classify_pending(
+    store: Store, classifier: Classifier, judge: JudgeScope | None = None, batch: int = 1000
+) -> int:
+    """Score papers never scored, or scored by another model or vocabulary; verdicts already
+    stored for `judge` are applied in the same write. Returns how many."""
     done = 0
     while papers := await store.papers_to_classify(classifier.version, batch):
         # Scoring is CPU work; keep it off the event loop.
         results = await asyncio.to_thread(
             lambda batch=papers: [(p.arxiv_id, classifier.classify_paper(p)) for p in batch]
         )
-        done += await store.save_classifications(results, classifier.version)
+        done += await store.save_classifications(results, classifier.version, judge)
     if done:
         log.info("classified %d papers classifier=%s", done, classifier.version)
     return done
@@ -35,13 +45,17 @@ async def run_cycle(
     classifier: Classifier,
     summarizer: Summarizer | None = None,
     on_progress: Callable[[PollProgress], None] | None = None,
+    judge: RelevanceJudge | None = None,
 ) -> PollReport:
-    """Poll, classify, summarize. Without a summarizer (no API key) readers get the
-    extractive summary, and nothing touches the network but arXiv."""
+    """Poll, classify, judge the close calls, summarize. Without a summarizer (no API key)
+    readers get the extractive summary, and nothing touches the network but arXiv."""
     report = await poll_arxiv(store, settings, on_progress=on_progress)
     # Classify and summarize even after a failed poll: the pages it stored deserve it,
     # and papers left unsummarized by an earlier poll get another chance.
-    await classify_pending(store, classifier)
+    await classify_pending(store, classifier, judge.scope if judge else None)
+    if judge is not None:
+        # Before summaries: a paper the judge adds is summarized in the same cycle.
+        await judge_pending(store, settings, judge)
     if summarizer is not None:
         await summarize_pending(store, settings, summarizer)
     return report

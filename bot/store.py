@@ -24,6 +24,8 @@ import aiosqlite
 
 from bot.models import (
     Classification,
+    Judgement,
+    JudgeScope,
     OutgoingMessage,
     Paper,
     PendingMessage,
@@ -114,7 +116,8 @@ _PAPER_COLUMNS = """
     p.published, p.updated, p.announced, p.relevance,
     (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
     (SELECT json_array(s.tldr, json(s.bullets), s.model, s.prompt_version) FROM summaries s
-      WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary
+      WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary,
+    p.reason, p.decided_by, p.score
 """
 
 
@@ -141,6 +144,9 @@ def _paper(row: sqlite3.Row | tuple[Any, ...]) -> Paper:
         relevance=row[10],
         topics=topics,
         summary=_summary(row[12]),
+        reason=row[13],
+        decided_by=row[14],
+        score=row[15],
     )
 
 
@@ -224,6 +230,12 @@ class SearchFilters:
             params.append(self.until.isoformat())
         return "".join(f" AND {c}" for c in clauses), params
 
+
+# Finished work and running claims, per kind of paid model call.
+_CLAIM_TABLES = {
+    "summary": ("summaries", "summary_claims"),
+    "judgement": ("judgements", "judgement_claims"),
+}
 
 # Title matches count most, then authors, then the abstract.
 _BM25 = "bm25(papers_fts, 4.0, 1.0, 2.0)"
@@ -431,25 +443,73 @@ class Store:
             return [_paper(row) for row in await cur.fetchall()]
 
     async def save_classifications(
-        self, results: Iterable[tuple[str, Classification]], classifier: str
+        self,
+        results: Iterable[tuple[str, Classification]],
+        classifier: str,
+        judge: JudgeScope | None = None,
     ) -> int:
+        """Store offline scores; verdicts already paid for are applied in the same
+        transaction, so nothing ever reads a paper between its re-score and its verdict."""
         rows = list(results)
         async with self._transaction() as conn:
             await conn.executemany(
-                "UPDATE papers SET relevance = ?, classifier = ? WHERE arxiv_id = ?",
-                [(c.relevance, classifier, arxiv_id) for arxiv_id, c in rows],
+                "UPDATE papers SET score = ?, relevance = ?, reason = ?, decided_by = 'model',"
+                " classifier = ? WHERE arxiv_id = ?",
+                [(c.relevance, c.relevance, c.reason, classifier, i) for i, c in rows],
             )
-            await conn.executemany(
-                "DELETE FROM paper_topics"
-                " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
-                [(arxiv_id,) for arxiv_id, _ in rows],
-            )
-            await conn.executemany(
-                "INSERT INTO paper_topics (topic, paper_id)"
-                " SELECT ?, id FROM papers WHERE arxiv_id = ?",
-                [(topic, arxiv_id) for arxiv_id, c in rows for topic in c.topics],
-            )
+            await self._replace_topics(conn, [(i, c.topics) for i, c in rows])
+            if judge is not None:
+                await self._apply_judgements(conn, judge, [i for i, _ in rows])
         return len(rows)
+
+    @staticmethod
+    async def _replace_topics(
+        conn: aiosqlite.Connection, rows: Sequence[tuple[str, Sequence[str]]]
+    ) -> None:
+        await conn.executemany(
+            "DELETE FROM paper_topics WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
+            [(arxiv_id,) for arxiv_id, _ in rows],
+        )
+        await conn.executemany(
+            "INSERT INTO paper_topics (topic, paper_id)"
+            " SELECT ?, id FROM papers WHERE arxiv_id = ?",
+            [(topic, arxiv_id) for arxiv_id, topics in rows for topic in topics],
+        )
+
+    @staticmethod
+    async def _apply_judgements(
+        conn: aiosqlite.Connection, judge: JudgeScope, arxiv_ids: Sequence[str]
+    ) -> None:
+        """Inside the band, the judge's verdict decides: a relevant verdict maps the offline
+        score into [0.5, 1), an irrelevant one into [0, 0.5), keeping the order within each.
+        A relevant verdict's topics replace the vocabulary's when it names any."""
+        for start in range(0, len(arxiv_ids), 500):
+            chunk = list(arxiv_ids[start : start + 500])
+            scope = (
+                "j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
+                f" AND p.score BETWEEN ? AND ? AND p.arxiv_id IN ({','.join('?' * len(chunk))})"
+            )
+            params = [judge.model, judge.prompt_version, judge.low, judge.high, *chunk]
+            await conn.execute(
+                "UPDATE papers AS p SET decided_by = 'judge', reason = 'judge: ' || j.reason,"
+                " relevance = CASE WHEN j.relevant THEN 0.5 + p.score / 2 ELSE p.score / 2 END"
+                f" FROM judgements j WHERE {scope}",
+                params,
+            )
+            with_topics = (
+                "SELECT j.paper_id, j.topics FROM judgements j, papers p"
+                f" WHERE {scope} AND j.relevant AND json_array_length(j.topics) > 0"
+            )
+            await conn.execute(
+                "DELETE FROM paper_topics"
+                f" WHERE paper_id IN (SELECT paper_id FROM ({with_topics}))",
+                params,
+            )
+            await conn.execute(
+                "INSERT OR IGNORE INTO paper_topics (topic, paper_id)"
+                f" SELECT t.value, q.paper_id FROM ({with_topics}) q, json_each(q.topics) t",
+                params,
+            )
 
     async def relevant_papers(
         self, since: date, until: date, threshold: float, topics: Sequence[str] = ()
@@ -613,22 +673,34 @@ class Store:
     ) -> bool:
         """Take the right to summarize a paper, atomically across processes. False when it
         is summarized already or another worker holds an unexpired claim."""
+        return await self._claim("summary", arxiv_id, model, prompt_version, lease_seconds)
+
+    async def claim_judgement(
+        self, arxiv_id: str, model: str, prompt_version: str, lease_seconds: int = 900
+    ) -> bool:
+        """As claim_summary, for an LLM verdict on a close call."""
+        return await self._claim("judgement", arxiv_id, model, prompt_version, lease_seconds)
+
+    async def _claim(
+        self, kind: str, arxiv_id: str, model: str, prompt_version: str, lease_seconds: int
+    ) -> bool:
+        done, claims = _CLAIM_TABLES[kind]
         now = datetime.now(UTC)
         until = _iso(now + timedelta(seconds=lease_seconds))
         async with self._transaction() as conn:
             async with conn.execute(
-                "SELECT 1 FROM summaries s JOIN papers p ON p.id = s.paper_id"
+                f"SELECT 1 FROM {done} s JOIN papers p ON p.id = s.paper_id"
                 " WHERE p.arxiv_id = ? AND s.model = ? AND s.prompt_version = ?",
                 (arxiv_id, model, prompt_version),
             ) as cur:
                 if await cur.fetchone():
                     return False
             cur = await conn.execute(
-                "INSERT INTO summary_claims (paper_id, model, prompt_version, claimed_until,"
+                f"INSERT INTO {claims} (paper_id, model, prompt_version, claimed_until,"
                 " attempts) SELECT id, ?, ?, ?, 1 FROM papers WHERE arxiv_id = ?"
                 " ON CONFLICT (paper_id, model, prompt_version) DO UPDATE"
                 " SET claimed_until = excluded.claimed_until, attempts = attempts + 1"
-                " WHERE summary_claims.claimed_until <= ?",
+                f" WHERE {claims}.claimed_until <= ?",
                 (model, prompt_version, until, arxiv_id, _iso(now)),
             )
             return cur.rowcount == 1
@@ -670,34 +742,144 @@ class Store:
     ) -> None:
         """Give a claim back after a failure, so a later poll tries the paper again."""
         async with self._transaction() as conn:
-            await conn.execute(
-                "UPDATE summary_claims SET claimed_until = ?, last_error = ?,"
-                " wasted_prompt_tokens = wasted_prompt_tokens + ?,"
-                " wasted_completion_tokens = wasted_completion_tokens + ?"
-                " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)"
-                " AND model = ? AND prompt_version = ?",
-                (
-                    _now(),
-                    error[:500],
-                    wasted_prompt_tokens,
-                    wasted_completion_tokens,
-                    arxiv_id,
-                    model,
-                    prompt_version,
-                ),
+            await self._release(
+                conn,
+                "summary",
+                arxiv_id,
+                model,
+                prompt_version,
+                error,
+                wasted_prompt_tokens,
+                wasted_completion_tokens,
             )
+
+    @staticmethod
+    async def _release(
+        conn: aiosqlite.Connection,
+        kind: str,
+        arxiv_id: str,
+        model: str,
+        prompt_version: str,
+        error: str | None,
+        wasted_prompt_tokens: int = 0,
+        wasted_completion_tokens: int = 0,
+    ) -> None:
+        await conn.execute(
+            f"UPDATE {_CLAIM_TABLES[kind][1]} SET claimed_until = ?, last_error = ?,"
+            " wasted_prompt_tokens = wasted_prompt_tokens + ?,"
+            " wasted_completion_tokens = wasted_completion_tokens + ?"
+            " WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)"
+            " AND model = ? AND prompt_version = ?",
+            (
+                _now(),
+                error[:500] if error else None,
+                wasted_prompt_tokens,
+                wasted_completion_tokens,
+                arxiv_id,
+                model,
+                prompt_version,
+            ),
+        )
 
     async def summary_spend(self) -> list[tuple[str, int, int, int]]:
         """Per model: summaries stored, prompt tokens and completion tokens spent
         (including answers that could not be used)."""
+        return await self._spend("summary")
+
+    async def judgement_spend(self) -> list[tuple[str, int, int, int]]:
+        """Per model: verdicts stored and tokens spent, unusable answers included."""
+        return await self._spend("judgement")
+
+    async def _spend(self, kind: str) -> list[tuple[str, int, int, int]]:
+        done, claims = _CLAIM_TABLES[kind]
         async with self._conn.execute(
             "SELECT model, sum(n), sum(pt), sum(ct) FROM ("
-            "  SELECT model, 1 AS n, prompt_tokens AS pt, completion_tokens AS ct FROM summaries"
+            f"  SELECT model, 1 AS n, prompt_tokens AS pt, completion_tokens AS ct FROM {done}"
             "  UNION ALL SELECT model, 0, wasted_prompt_tokens, wasted_completion_tokens"
-            "  FROM summary_claims)"
+            f"  FROM {claims})"
             " GROUP BY model ORDER BY model"
         ) as cur:
             return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
+
+    # -- judgements -------------------------------------------------------------------------
+
+    async def papers_to_judge(self, judge: JudgeScope, limit: int) -> list[Paper]:
+        """Papers whose offline score is in the band, with no verdict from this model and
+        prompt and no running claim; the newest listing day first, closest calls first."""
+        async with self._conn.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.score BETWEEN ? AND ?"
+            " AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.paper_id = p.id"
+            "   AND j.model = ? AND j.prompt_version = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM judgement_claims c WHERE c.paper_id = p.id"
+            "   AND c.model = ? AND c.prompt_version = ? AND c.claimed_until > ?)"
+            " ORDER BY p.announced DESC, abs(p.score - 0.5), p.arxiv_id LIMIT ?",
+            (
+                judge.low,
+                judge.high,
+                judge.model,
+                judge.prompt_version,
+                judge.model,
+                judge.prompt_version,
+                _now(),
+                limit,
+            ),
+        ) as cur:
+            return [_paper(row) for row in await cur.fetchall()]
+
+    async def save_judgements(self, judgements: Sequence[Judgement], judge: JudgeScope) -> None:
+        """Store verdicts (paid for once), end their claims and let them decide."""
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO judgements (paper_id, model, prompt_version, relevant,"
+                " topics, reason, prompt_tokens, completion_tokens, created_at)"
+                " SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
+                [
+                    (
+                        judge.model,
+                        judge.prompt_version,
+                        int(j.relevant),
+                        json.dumps(list(j.topics)),
+                        j.reason,
+                        j.prompt_tokens,
+                        j.completion_tokens,
+                        _now(),
+                        j.arxiv_id,
+                    )
+                    for j in judgements
+                ],
+            )
+            for j in judgements:
+                await self._release(
+                    conn, "judgement", j.arxiv_id, judge.model, judge.prompt_version, None
+                )
+            await self._apply_judgements(conn, judge, [j.arxiv_id for j in judgements])
+
+    async def release_judgements(
+        self,
+        arxiv_ids: Sequence[str],
+        judge: JudgeScope,
+        error: str,
+        wasted_prompt_tokens: int = 0,
+        wasted_completion_tokens: int = 0,
+    ) -> None:
+        """No usable verdict: the offline decision stands, marked as such, and the claims are
+        given back so a later poll asks again. Wasted tokens are booked on the first paper."""
+        async with self._transaction() as conn:
+            for index, arxiv_id in enumerate(arxiv_ids):
+                await self._release(
+                    conn,
+                    "judgement",
+                    arxiv_id,
+                    judge.model,
+                    judge.prompt_version,
+                    error,
+                    wasted_prompt_tokens if index == 0 else 0,
+                    wasted_completion_tokens if index == 0 else 0,
+                )
+            await conn.executemany(
+                "UPDATE papers SET decided_by = ? WHERE arxiv_id = ? AND decided_by != 'judge'",
+                [(f"model; judge failed: {error[:200]}", arxiv_id) for arxiv_id in arxiv_ids],
+            )
 
     # -- subscriptions and digests ----------------------------------------------------------
 

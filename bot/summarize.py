@@ -14,10 +14,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-import openai
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.config import Settings
+from bot.llm import ChatModel, ModelAnswer, ModelUnavailable, ProviderRefused, parse_json_answer
 from bot.models import Paper, Summary, SummarySource
 from bot.store import Store
 
@@ -98,18 +98,7 @@ class SummaryOutput(BaseModel):
 
 def parse_answer(content: str | None) -> SummaryOutput:
     """Validate a model's answer, tolerating a Markdown code fence around the JSON."""
-    if not content:
-        raise ValueError("empty answer")
-    text = content.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.S)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        return SummaryOutput.model_validate_json(text)
-    except ValidationError as exc:
-        raise ValueError(
-            f"answer does not match the summary format: {exc.error_count()} errors"
-        ) from exc
+    return parse_json_answer(content, SummaryOutput, "summary")
 
 
 # -- extractive fallback -------------------------------------------------------------
@@ -161,89 +150,23 @@ def display_summary(paper: Paper) -> Summary:
 # -- the model ---------------------------------------------------------------------------
 
 
-class SummaryUnavailable(Exception):
-    """This paper could not be summarized now; it is tried again on a later poll."""
-
-    def __init__(self, reason: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
-
-
-class ProviderRefused(Exception):
-    """The provider refuses every request (bad key, unknown model, rate limit): stop this run."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelAnswer:
-    output: SummaryOutput
-    prompt_tokens: int
-    completion_tokens: int
-
-
 class Summarizer:
-    """An OpenAI-compatible chat model behind retries, timeouts and answer validation."""
+    """Writes summaries with the configured chat model (bot/llm.py)."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.openai_api_key is None:
-            raise ValueError("no OPENAI_API_KEY: use the extractive summary instead")
-        self.model = settings.openai_model
-        # The client retries 429 (honouring Retry-After), 5xx, timeouts and connection
-        # errors with exponential backoff and jitter, at most `openai_max_retries` times.
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout_seconds,
-            max_retries=settings.openai_max_retries,
-        )
+        self._chat = ChatModel(settings)
+        self.model = self._chat.model
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._chat.close()
 
-    async def summarize(self, paper: Paper) -> ModelAnswer:
-        prompt_tokens = completion_tokens = 0
-        problem = ""
-        for attempt in (1, 2):  # an answer that does not validate is asked for once more
-            try:
-                response = await self._client.chat.completions.create(
-                    model=self.model,
-                    messages=[
-                        {"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": user_prompt(paper)},
-                    ],
-                    response_format={"type": "json_schema", "json_schema": SUMMARY_SCHEMA},
-                    temperature=0.2,
-                )
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-                raise ProviderRefused(
-                    f"the provider refused the API key ({exc.status_code})"
-                ) from exc
-            except openai.NotFoundError as exc:
-                raise ProviderRefused(f"model {self.model!r} not found at the provider") from exc
-            except openai.RateLimitError as exc:
-                raise ProviderRefused("still rate limited after retries") from exc
-            except openai.APITimeoutError as exc:
-                raise SummaryUnavailable("the model did not answer in time") from exc
-            except openai.APIConnectionError as exc:
-                raise SummaryUnavailable("could not connect to the model") from exc
-            except openai.APIStatusError as exc:
-                raise SummaryUnavailable(f"the model answered HTTP {exc.status_code}") from exc
-            if response.usage is not None:
-                prompt_tokens += response.usage.prompt_tokens or 0
-                completion_tokens += response.usage.completion_tokens or 0
-            content = response.choices[0].message.content if response.choices else None
-            try:
-                output = parse_answer(content)
-            except ValueError as exc:
-                problem = str(exc)
-                log.warning(
-                    "unusable summary paper=%s attempt=%d reason=%s", paper.arxiv_id, attempt, exc
-                )
-                continue
-            return ModelAnswer(output, prompt_tokens, completion_tokens)
-        raise SummaryUnavailable(
-            f"two unusable answers ({problem})", prompt_tokens, completion_tokens
+    async def summarize(self, paper: Paper) -> ModelAnswer[SummaryOutput]:
+        return await self._chat.ask(
+            SYSTEM_PROMPT,
+            user_prompt(paper),
+            SUMMARY_SCHEMA,
+            parse_answer,
+            subject=f"summary paper={paper.arxiv_id}",
         )
 
 
@@ -287,7 +210,7 @@ async def summarize_pending(store: Store, settings: Settings, summarizer: Summar
                     paper.arxiv_id, summarizer.model, PROMPT_VERSION, str(exc)
                 )
                 return
-            except SummaryUnavailable as exc:
+            except ModelUnavailable as exc:
                 run.failed += 1
                 run.errors.append(f"{paper.arxiv_id}: {exc.reason}")
                 await store.release_summary(

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.classify import Classifier, load_vocabulary  # noqa: E402
+from bot.classify import load_classifier  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import deliver_due  # noqa: E402
 from bot.discord_bot.client import ArxivBot  # noqa: E402
@@ -46,9 +46,9 @@ async def recorded_digest() -> list[dict]:
     )
     store = await Store.open(settings.database_path)
     await store.upsert_papers(fixture_papers("2025-11-12"))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
-    bot = ArxivBot(settings, store, Classifier(load_vocabulary()), None, run_poller=False)
+    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
     task = asyncio.create_task(bot.start("render"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
     await deliver_due(store, settings, bot.sender, datetime.now(UTC) + timedelta(days=1, minutes=1))

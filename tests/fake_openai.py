@@ -1,8 +1,10 @@
 """A loopback OpenAI-compatible chat-completions server for the real `openai` client.
 
-By default it answers every request with a valid three-bullet summary of the
-paper in the prompt. Faults (429, 500, malformed answers, slow answers) can be
-queued for everyone or for the paper whose title contains a given text.
+By default it answers a summary request with a valid three-bullet summary of the
+paper in the prompt, and a relevance-verdict request with one verdict per paper
+listed, decided by `verdict_for` (a test sets it; the default finds papers with
+"efficient" in the title relevant). Faults (429, 500, malformed answers, slow
+answers) can be queued for everyone or for the paper whose title contains a text.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
@@ -40,9 +43,24 @@ def summary_for(title: str) -> str:
     )
 
 
+def _default_verdict(arxiv_id: str, title: str) -> tuple[bool, list[str], str]:
+    relevant = "efficient" in title.lower()
+    return relevant, ["inference-serving"] if relevant else [], f"fake verdict on {title[:40]}"
+
+
+def verdicts_for(user_prompt: str, verdict_for: Callable) -> str:
+    papers = re.findall(r"^id: (.*)\nTitle: (.*)$", user_prompt, re.M)
+    answers = []
+    for arxiv_id, title in papers:
+        relevant, topics, reason = verdict_for(arxiv_id, title)
+        answers.append({"id": arxiv_id, "relevant": relevant, "topics": topics, "reason": reason})
+    return json.dumps({"papers": answers})
+
+
 class FakeOpenAI:
     def __init__(self, latency: float = 0.0) -> None:
         self.latency = latency
+        self.verdict_for: Callable[[str, str], tuple[bool, list[str], str]] = _default_verdict
         self.requests: list[dict] = []
         self.authorizations: list[str] = []
         self._queue: deque[Reply] = deque()
@@ -72,9 +90,26 @@ class FakeOpenAI:
     def titles_requested(self) -> list[str]:
         return [self._title(r) for r in self.requests]
 
+    def verdict_requests(self) -> list[list[str]]:
+        """The paper ids each relevance-verdict request asked about, in order."""
+        return [
+            re.findall(r"^id: (.*)$", self._user(r), re.M)
+            for r in self.requests
+            if self._is_verdict(r)
+        ]
+
+    @staticmethod
+    def _is_verdict(request: dict) -> bool:
+        schema = request.get("response_format", {}).get("json_schema", {})
+        return schema.get("name") == "relevance_verdicts"
+
+    @staticmethod
+    def _user(request: dict) -> str:
+        return next((m["content"] for m in request.get("messages", []) if m["role"] == "user"), "")
+
     @staticmethod
     def _title(request: dict) -> str:
-        user = next((m["content"] for m in request.get("messages", []) if m["role"] == "user"), "")
+        user = FakeOpenAI._user(request)
         match = re.search(r"^Title: (.*)$", user, re.M)
         return match.group(1) if match else ""
 
@@ -110,11 +145,12 @@ class FakeOpenAI:
                         {"error": {"message": "fake failure", "type": "server_error", "code": None}}
                     ).encode()
                 else:
-                    content = (
-                        reply.content
-                        if reply.content is not None
-                        else summary_for(fake._title(request))
-                    )
+                    if reply.content is not None:
+                        content = reply.content
+                    elif fake._is_verdict(request):
+                        content = verdicts_for(fake._user(request), fake.verdict_for)
+                    else:
+                        content = summary_for(fake._title(request))
                     prompt_chars = sum(len(m["content"]) for m in request.get("messages", []))
                     body = json.dumps(
                         {

@@ -15,7 +15,16 @@ from bot.models import Paper
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
-_SETTING_PREFIXES = ("ARXIV_", "DATABASE_", "DISCORD_", "OPENAI_", "SUMMARY_", "DIGEST_")
+_SETTING_PREFIXES = (
+    "ARXIV_",
+    "DATABASE_",
+    "DISCORD_",
+    "OPENAI_",
+    "SUMMARY_",
+    "DIGEST_",
+    "RELEVANCE_",
+    "JUDGE_",
+)
 
 
 def bot_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -51,6 +52,13 @@ def test_fetch_status_search_digest_export(tmp_path: Path, bot_env: dict[str, st
 
     digest = run_bot(["digest", "--date", "2025-10-03"], tmp_path, bot_env)
     assert digest.stdout.startswith("Friday, October 3, 2025:")
+    assert "why: " not in digest.stdout
+    explained = run_bot(["digest", "--date", "2025-10-03", "--explain"], tmp_path, bot_env)
+    whys = [line.strip() for line in explained.stdout.splitlines() if "why: " in line]
+    assert len(whys) == explained.stdout.count("relevance 0.") + explained.stdout.count(
+        "relevance 1."
+    )
+    assert all(re.match(r"why: (title|abstract): ", w) for w in whys)
 
     exported = run_bot(["export-markdown", "--output", "out/papers.md"], tmp_path, bot_env)
     assert exported.returncode == 0

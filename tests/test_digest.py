@@ -6,7 +6,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-from bot.classify import Classifier, load_vocabulary
+from bot.classify import load_classifier
 from bot.digest import digest_for_day, export_markdown, render_terminal
 from bot.pipeline import classify_pending
 from bot.store import Store
@@ -17,7 +17,7 @@ THRESHOLD = 0.5
 
 async def test_digest_lists_the_days_relevant_papers_best_first(store: Store) -> None:
     await store.upsert_papers(fixture_papers("2025-11-12") + fixture_papers("2025-10-03"))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     digest = await digest_for_day(store, date(2025, 11, 12), THRESHOLD)
     assert len(digest.papers) >= 10
     scores = [p.relevance for p in digest.papers]
@@ -42,8 +42,8 @@ async def test_markdown_export_keeps_the_curated_list_format(store: Store, tmp_p
         [
             make_paper(
                 "2511.00001",
-                "Fast [LoRA] <adapters>",
-                "We use LoRA & adapters < 1%.",
+                "Quantized [LoRA] <adapters>",
+                "We quantize LoRA & adapters < 1%.",
                 day=date(2025, 11, 12),
             ),
             make_paper(
@@ -55,7 +55,7 @@ async def test_markdown_export_keeps_the_curated_list_format(store: Store, tmp_p
             make_paper("2511.00003", "A dataset of poems", "Poetry.", day=date(2025, 11, 11)),
         ]
     )
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     out = tmp_path / "export" / "papers.md"
     count = await export_markdown(store, out, THRESHOLD)
     text = out.read_text()
@@ -65,9 +65,9 @@ async def test_markdown_export_keeps_the_curated_list_format(store: Store, tmp_p
     day_11 = text.split("## November 11, 2025")[1].split("## ")[0]
     assert day_11.strip() == "No new papers on arXiv"
     assert (
-        "[Fast \\[LoRA\\] &lt;adapters&gt;](https://arxiv.org/pdf/2511.00001.pdf) "
+        "[Quantized \\[LoRA\\] &lt;adapters&gt;](https://arxiv.org/pdf/2511.00001.pdf) "
         "<details><summary>Summary</summary><p>\n"
-        "We use LoRA &amp; adapters &lt; 1%.\n</p></details>"
+        "We quantize LoRA &amp; adapters &lt; 1%.\n</p></details>"
     ) in text
     assert "[4-bit quantization of LLMs](https://arxiv.org/pdf/2511.00002.pdf)" in text
     assert "poems" not in text

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import discord
 import pytest
 import yarl
 from pydantic import SecretStr
 
-from bot.classify import Classifier, load_vocabulary
+from bot.classify import load_classifier
 from bot.config import Settings
-from bot.delivery import deliver_due
+from bot.delivery import deliver_due, plan_digest
 from bot.discord_bot.client import ArxivBot
 from bot.models import OutgoingMessage
 from bot.pipeline import classify_pending
@@ -30,7 +32,7 @@ from tests.fake_discord import (
     ChannelFault,
     FakeDiscord,
 )
-from tests.helpers import fixture_papers, make_paper
+from tests.helpers import ROOT, fixture_papers, make_paper
 
 TOKEN = "discord-test-token-never-logged"
 
@@ -60,7 +62,7 @@ def bot_settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
 @pytest.fixture
 async def papers_store(store: Store) -> Store:
     await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     return store
 
 
@@ -68,7 +70,7 @@ async def start_bot(
     settings: Settings, store: Store, fake: FakeDiscord
 ) -> tuple[ArxivBot, asyncio.Task]:
     fake.identified.clear()
-    bot = ArxivBot(settings, store, Classifier(load_vocabulary()), None, run_poller=False)
+    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
     task = asyncio.create_task(bot.start(TOKEN))
     await asyncio.to_thread(fake.wait_ready)
     await asyncio.wait_for(bot.wait_until_ready(), 10)
@@ -221,6 +223,7 @@ async def test_paper_shows_one_paper_in_full(running: ArxivBot, fake_discord: Fa
     assert "Dan Liu" in fields["Authors"] and "quantization" in fields["Topics"]
     assert "https://arxiv.org/pdf/2511.08360.pdf" in fields["Links"]
     assert "**TL;DR**" in embed["description"]
+    assert fields["Why picked"].startswith("title: ")  # the model's strongest evidence
     missing = fake_discord.slash("paper", {"id": "2601.99999"})
     assert "has not seen" in text_of((await answer(fake_discord, missing))[0])
 
@@ -303,26 +306,29 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     relevant = len(
         await running.store.relevant_papers(day, day, running.settings.relevance_threshold)
     )
-    assert relevant > 15  # more than one digest shows
-    posted = await deliver_due(running.store, running.settings, running.sender, later())
+    shown = 12
+    assert relevant > shown  # more than one digest shows
+    settings = running.settings.model_copy(update={"digest_max_papers": shown})
+    posted = await deliver_due(running.store, settings, running.sender, later())
     messages = fake_discord.posted(CHANNEL_ID)
-    assert posted == len(messages) == 2  # 15 embeds: 10 + 5, then "…and N more"
+    assert posted == len(messages) == 2  # 12 embeds: 10 + 2, then "…and N more"
     header = messages[0]["content"]
     assert header.startswith("**arXiv efficiency digest · Wednesday, November 12, 2025**")
     assert f"{relevant} new papers" in header
     embeds = [e for m in messages for e in m["embeds"]]
-    assert len(embeds) == 15
+    assert len(embeds) == shown
     assert all(
         e["url"].startswith("https://arxiv.org/abs/2511.") for e in embeds
     )  # latest day only
-    assert f"…and {relevant - 15} more relevant paper" in messages[-1]["content"]
+    assert f"…and {relevant - shown} more relevant paper" in messages[-1]["content"]
     for message in messages:
         assert message["allowed_mentions"] == {"parse": []}
         assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
     buttons = [b for m in messages for row in m["components"] for b in row["components"]]
-    assert len(buttons) == 15 and buttons[0]["custom_id"].startswith("paper:summary:2511.")
+    assert len(buttons) == shown and buttons[0]["custom_id"].startswith("paper:summary:2511.")
+    assert all("*Why:* " in e["description"] for e in embeds)  # every pick explains itself
     # Nothing is posted twice.
-    assert await deliver_due(running.store, running.settings, running.sender, later()) == 0
+    assert await deliver_due(running.store, settings, running.sender, later()) == 0
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -378,6 +384,39 @@ async def test_restart_between_two_messages_resumes_without_duplicates(
         assert messages[1]["content"].startswith("(2/2)")
     finally:
         await stop_bot(bot, task)
+
+
+def shifted_model(tmp_path: Path, intercept: float) -> Path:
+    """The shipped model with its intercept moved: everything relevant, or nothing."""
+    model = json.loads((ROOT / "bot" / "data" / "relevance-model.json").read_text())
+    model["intercept"] = intercept
+    path = tmp_path / f"model{intercept:+}.json"
+    path.write_text(json.dumps(model))
+    return path
+
+
+async def test_a_model_upgrade_never_redelivers_or_withdraws_a_paper(
+    running: ArxivBot, fake_discord: FakeDiscord, tmp_path: Path
+) -> None:
+    store, settings = running.store, running.settings
+    await subscribe_here(running)
+    [subscription] = await store.guild_subscriptions(GUILD_ID)
+    # A digest is recorded (its papers chosen), and before it is posted the model changes
+    # so that no paper is relevant any more: the recorded digest is still posted whole.
+    assert await plan_digest(store, settings, subscription, later(), scheduled=True)
+    await classify_pending(store, load_classifier(model_path=shifted_model(tmp_path, -60.0)))
+    assert await store.count_papers(settings.relevance_threshold) == 0
+    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    first = [e["url"] for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
+    assert len(first) == 15
+
+    # Now a model that finds every paper relevant: the next digest holds new papers only.
+    await classify_pending(store, load_classifier(model_path=shifted_model(tmp_path, 60.0)))
+    await deliver_due(store, settings, running.sender, later() + timedelta(days=2))
+    urls = [e["url"] for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
+    second = urls[len(first) :]
+    assert second and not set(second) & set(first)
+    assert len(urls) == len(set(urls))
 
 
 async def test_untrusted_paper_text_cannot_ping_or_break_layout(

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.classify import Classifier, load_vocabulary
+from bot.classify import load_classifier
 from bot.models import SearchQuery
 from bot.pipeline import classify_pending
 from bot.search import SearchError, SearchMode, query_terms, search_papers
@@ -17,7 +17,7 @@ from tests.helpers import fixture_papers, make_paper
 @pytest.fixture
 async def archive(store: Store) -> Store:
     await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     return store
 
 

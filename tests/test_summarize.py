@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot.classify import Classifier, load_vocabulary
+from bot.classify import load_classifier
 from bot.config import Settings
 from bot.digest import digest_for_day, render_terminal
 from bot.models import SummarySource
@@ -54,7 +54,7 @@ def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
 @pytest.fixture
 async def relevant_store(store: Store) -> Store:
     await store.upsert_papers(fixture_papers(DAY))
-    await classify_pending(store, Classifier(load_vocabulary()))
+    await classify_pending(store, load_classifier())
     return store
 
 
@@ -194,7 +194,7 @@ async def test_without_a_key_nothing_touches_the_network(
 ) -> None:
     fake_arxiv.add_day(DAY)
     assert settings.openai_api_key is None
-    await run_cycle(store, settings, Classifier(load_vocabulary()), summarizer=None)
+    await run_cycle(store, settings, load_classifier(), summarizer=None)
     assert fake_openai.requests == []
     digest = await digest_for_day(store, fixture_papers(DAY)[0].announced, 0.5)
     assert digest.papers

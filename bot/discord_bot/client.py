@@ -16,6 +16,7 @@ from bot.classify import Classifier
 from bot.config import DISCORD_API_URL, Settings
 from bot.delivery import ChannelForbidden, ChannelGone, deliver_due, resume_unfinished
 from bot.discord_bot.views import NO_MENTIONS, SummaryButton, digest_view, embeds_of
+from bot.judge import RelevanceJudge
 from bot.models import OutgoingMessage
 from bot.pipeline import run_cycle
 from bot.store import Store
@@ -62,6 +63,7 @@ class ArxivBot(commands.Bot):
         store: Store,
         classifier: Classifier,
         summarizer: Summarizer | None,
+        judge: RelevanceJudge | None = None,
         run_poller: bool = True,
     ) -> None:
         # Slash commands and buttons need no privileged intents; guilds (not privileged)
@@ -73,6 +75,7 @@ class ArxivBot(commands.Bot):
         self.store = store
         self.classifier = classifier
         self.summarizer = summarizer
+        self.judge = judge
         self.sender = DiscordSender(self)
         self.run_poller = run_poller
         self._tasks: list[asyncio.Task[None]] = []
@@ -128,7 +131,9 @@ class ArxivBot(commands.Bot):
 
     async def poll_once(self) -> None:
         async with self.poll_lock:
-            await run_cycle(self.store, self.settings, self.classifier, self.summarizer)
+            await run_cycle(
+                self.store, self.settings, self.classifier, self.summarizer, judge=self.judge
+            )
 
     async def _poll_forever(self) -> None:
         while True:

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
 from bot.delivery import clip, deliver_subscription, escape, render_digest
-from bot.digest import first_authors
+from bot.digest import explain, first_authors
 from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of, summary_text
 from bot.models import Paper, PollOutcome, SearchQuery, SubscriptionStatus
 from bot.search import SearchError, search_papers
@@ -152,6 +152,13 @@ class Papers(commands.Cog):
         embed.add_field(name="Version", value=f"v{paper.version} · {paper.updated:%Y-%m-%d}")
         embed.add_field(name="Topics", value=", ".join(paper.topics) or "-")
         embed.add_field(name="Relevance", value=f"{paper.relevance or 0:.2f}")
+        if paper.reason:
+            picked = (paper.relevance or 0) >= self.bot.settings.relevance_threshold
+            embed.add_field(
+                name="Why picked" if picked else "Why not picked",
+                value=clip(escape(explain(paper)), 1024),
+                inline=False,
+            )
         embed.add_field(name="Links", value=f"[abs]({paper.abs_url}) · [pdf]({paper.pdf_url})")
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS

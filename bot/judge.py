@@ -1,0 +1,341 @@
+"""A model's second opinion on close calls (RELEVANCE_JUDGE=llm).
+
+The offline model is sure about most papers and unsure about a band of them; about
+half of the labelled days' relevant papers are such close calls. Papers whose
+offline score falls inside the band (JUDGE_BAND_LOW..JUDGE_BAND_HIGH) are sent to
+the configured chat model with the rubric and labelled close calls as examples,
+several per request. Its verdict decides inside the band and its reason becomes the
+paper's reason; a verdict is paid for once per (paper, model, prompt version). When
+the model fails or answers nonsense, the offline decision stands, marked as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.classify import Quality, measure
+from bot.config import Settings
+from bot.llm import ChatModel, ModelAnswer, ModelUnavailable, ProviderRefused, parse_json_answer
+from bot.models import Judgement, JudgeScope, Paper
+from bot.store import Store
+from bot.training import DayResult
+from bot.vocabulary import TOPICS
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "2026-11-22.1"
+REASON_MAX_CHARS = 300
+ABSTRACT_MAX_CHARS = 2000
+
+
+def _data(name: str) -> str:
+    return (resources.files("bot") / "data" / name).read_text(encoding="utf-8")
+
+
+def _examples() -> list[dict]:
+    return json.loads(_data("judge-examples.json"))["examples"]
+
+
+EXAMPLE_IDS = frozenset(e["arxiv_id"] for e in _examples())
+
+
+def system_prompt() -> str:
+    examples = "\n".join(
+        f'- "{e["title"]}": {"relevant" if e["relevant"] else "not relevant"}'
+        + (f" ({', '.join(e['topics'])})" if e["topics"] else "")
+        + f". {e['reason']}"
+        for e in _examples()
+    )
+    return f"""\
+You decide which arXiv papers belong in a daily digest for ML engineers who want to make \
+deep learning cheaper. Judge each paper by its title and abstract against this rubric:
+
+{_data("relevance.md")}
+
+The papers you get are close calls. Decide by the main contribution: a paper that only \
+uses an efficient technique as a tool, or mentions cost in passing, is not relevant; a \
+paper whose headline result is lower cost (compute, memory, latency, energy, data, \
+parameters) is.
+
+Labelled close calls, for calibration:
+{examples}
+
+Answer with JSON only, one entry per paper given, with its id exactly as given:
+{{"papers": [{{"id": "...", "relevant": true, "topics": ["..."], "reason": "..."}}]}}
+- "topics": for a relevant paper, one or more of: {", ".join(TOPICS)}; else [].
+- "reason": one line, at most 200 characters: what the paper does and why it counts or not.
+Plain text, no Markdown."""
+
+
+VERDICT_SCHEMA = {
+    "name": "relevance_verdicts",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {
+            "papers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "relevant": {"type": "boolean"},
+                        "topics": {"type": "array", "items": {"type": "string", "enum": TOPICS}},
+                        "reason": {"type": "string"},
+                    },
+                    "required": ["id", "relevant", "topics", "reason"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["papers"],
+        "additionalProperties": False,
+    },
+}
+
+
+class PaperText(Protocol):
+    @property
+    def arxiv_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+
+
+def user_prompt(papers: Sequence[PaperText]) -> str:
+    return "\n\n".join(
+        f"id: {p.arxiv_id}\nTitle: {' '.join(p.title.split())}\n"
+        f"Abstract: {' '.join(p.abstract.split())[:ABSTRACT_MAX_CHARS]}"
+        for p in papers
+    )
+
+
+class Verdict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    relevant: bool
+    topics: list[str] = Field(default_factory=list)
+    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS)
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _known_topics(cls, value: object) -> object:
+        # An invented tag is dropped, not a reason to throw the verdict away.
+        if isinstance(value, list):
+            return [t for t in value if isinstance(t, str) and t in TOPICS]
+        return value
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        return " ".join(value.split()) if isinstance(value, str) else value
+
+
+class VerdictList(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    papers: list[Verdict]
+
+
+def parse_verdicts(content: str | None) -> VerdictList:
+    return parse_json_answer(content, VerdictList, "verdict")
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+class RelevanceJudge:
+    def __init__(self, settings: Settings) -> None:
+        self._chat = ChatModel(settings)
+        self.scope = JudgeScope(
+            settings.openai_model, PROMPT_VERSION, settings.judge_band_low, settings.judge_band_high
+        )
+        self._system = system_prompt()
+
+    async def close(self) -> None:
+        await self._chat.close()
+
+    async def judge(self, papers: Sequence[PaperText]) -> tuple[list[Judgement], ModelAnswer]:
+        """Verdicts for the papers asked about; one naming another paper is ignored.
+        The request's tokens are shared among the verdicts it produced."""
+        answer = await self._chat.ask(
+            self._system,
+            user_prompt(papers),
+            VERDICT_SCHEMA,
+            parse_verdicts,
+            subject=f"verdicts papers={','.join(p.arxiv_id for p in papers)}",
+        )
+        asked = {p.arxiv_id for p in papers}
+        verdicts: dict[str, Verdict] = {}
+        for verdict in answer.output.papers:
+            if verdict.id in asked:
+                verdicts.setdefault(verdict.id, verdict)
+            else:
+                log.warning("verdict for a paper not asked about ignored paper=%r", verdict.id[:40])
+        prompt = _shares(answer.prompt_tokens, max(len(verdicts), 1))
+        completion = _shares(answer.completion_tokens, max(len(verdicts), 1))
+        judgements = [
+            Judgement(
+                arxiv_id,
+                v.relevant,
+                tuple(dict.fromkeys(v.topics)) if v.relevant else (),
+                v.reason,
+                prompt[i],
+                completion[i],
+            )
+            for i, (arxiv_id, v) in enumerate(verdicts.items())
+        ]
+        return judgements, answer
+
+
+@dataclass(slots=True)
+class JudgeRun:
+    judged: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by another worker
+    requests: int = 0
+    stopped: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+async def judge_pending(store: Store, settings: Settings, judge: RelevanceJudge) -> JudgeRun:
+    """Judge the close calls that have no verdict yet: at most `judge_max_per_poll` papers,
+    `judge_batch_size` per request, `summary_concurrency` requests at a time."""
+    run = JudgeRun()
+    scope = judge.scope
+    candidates = await store.papers_to_judge(scope, settings.judge_max_per_poll)
+    papers = []
+    for paper in candidates:
+        if await store.claim_judgement(paper.arxiv_id, scope.model, scope.prompt_version):
+            papers.append(paper)
+        else:
+            run.skipped += 1
+    size = settings.judge_batch_size
+    batches = [papers[i : i + size] for i in range(0, len(papers), size)]
+    gate = asyncio.Semaphore(settings.summary_concurrency)
+
+    async def one(batch: list[Paper]) -> None:
+        ids = [p.arxiv_id for p in batch]
+        async with gate:
+            if run.stopped:
+                await store.release_judgements(ids, scope, run.stopped)
+                return
+            run.requests += 1
+            try:
+                judgements, _ = await judge.judge(batch)
+            except ProviderRefused as exc:
+                run.stopped = str(exc)
+                await store.release_judgements(ids, scope, str(exc))
+                return
+            except ModelUnavailable as exc:
+                run.failed += len(batch)
+                run.errors.append(f"{', '.join(ids)}: {exc.reason}")
+                await store.release_judgements(
+                    ids, scope, exc.reason, exc.prompt_tokens, exc.completion_tokens
+                )
+                log.warning("judge failed papers=%s reason=%s", ",".join(ids), exc.reason)
+                return
+        await store.save_judgements(judgements, scope)
+        run.judged += len(judgements)
+        answered = {j.arxiv_id for j in judgements}
+        missing = [i for i in ids if i not in answered]
+        if missing:
+            run.failed += len(missing)
+            await store.release_judgements(missing, scope, "the answer had no verdict for it")
+        for j in judgements:
+            log.info("judged paper=%s relevant=%s model=%s", j.arxiv_id, j.relevant, scope.model)
+
+    await asyncio.gather(*(one(b) for b in batches))
+    if run.stopped:
+        log.error("judging stopped early reason=%s", run.stopped)
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeMeasurement:
+    model: str
+    low: float
+    high: float
+    band: int  # labelled papers whose offline score fell in the band
+    judged: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    right_offline: int  # in-band papers the offline decision got right
+    right_judge: int
+    offline: Quality
+    combined: Quality
+
+    def lines(self) -> list[str]:
+        return [
+            f"Judge {self.model} (prompt {PROMPT_VERSION}) on the band"
+            f" {self.low:.2f}-{self.high:.2f}: {self.band} papers, {self.judged} judged,"
+            f" {self.band - self.judged} without a verdict, {self.requests} requests,"
+            f" {self.prompt_tokens:,} + {self.completion_tokens:,} tokens.",
+            f"In the band: offline right on {self.right_offline}/{self.judged},"
+            f" judge right on {self.right_judge}/{self.judged}.",
+            f"Pooled without judge: P {self.offline.precision:.2f} R {self.offline.recall:.2f}"
+            f" F1 {self.offline.f1:.2f}",
+            f"Pooled with judge:    P {self.combined.precision:.2f} R {self.combined.recall:.2f}"
+            f" F1 {self.combined.f1:.2f}",
+        ]
+
+
+async def measure_judge(settings: Settings, results: Sequence[DayResult]) -> JudgeMeasurement:
+    """The judge against labels: every labelled paper whose offline score falls in the
+    band is judged (the prompt's own examples excepted), and the decisions with and
+    without the judge are compared. Nothing is stored."""
+    judge = RelevanceJudge(settings)
+    low, high = settings.judge_band_low, settings.judge_band_high
+    verdicts: dict[str, bool] = {}
+    requests = prompt_tokens = completion_tokens = 0
+    band = [
+        (paper, score)
+        for result in results
+        for paper, score in result.scored
+        if low <= score <= high and paper.arxiv_id not in EXAMPLE_IDS
+    ]
+    size = settings.judge_batch_size
+    try:
+        for start in range(0, len(band), size):
+            batch = [paper for paper, _ in band[start : start + size]]
+            requests += 1
+            try:
+                judgements, answer = await judge.judge(batch)
+            except ModelUnavailable as exc:
+                prompt_tokens += exc.prompt_tokens
+                completion_tokens += exc.completion_tokens
+                continue
+            prompt_tokens += answer.prompt_tokens
+            completion_tokens += answer.completion_tokens
+            verdicts.update((j.arxiv_id, j.relevant) for j in judgements)
+    finally:
+        await judge.close()
+    scored = [(paper, score) for result in results for paper, score in result.scored]
+    truth = [paper.relevant for paper, _ in scored]
+    in_band = [(p, s) for p, s in band if p.arxiv_id in verdicts]
+    return JudgeMeasurement(
+        model=judge.scope.model,
+        low=low,
+        high=high,
+        band=len(band),
+        judged=len(in_band),
+        requests=requests,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        right_offline=sum((s >= 0.5) == p.relevant for p, s in in_band),
+        right_judge=sum(verdicts[p.arxiv_id] == p.relevant for p, _ in in_band),
+        offline=measure([score >= 0.5 for _, score in scored], truth),
+        combined=measure([verdicts.get(p.arxiv_id, s >= 0.5) for p, s in scored], truth),
+    )

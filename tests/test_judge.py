@@ -1,0 +1,267 @@
+"""The LLM judge on close calls, against a loopback OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.classify import load_classifier
+from bot.config import Settings
+from bot.judge import RelevanceJudge, judge_pending
+from bot.pipeline import classify_pending, run_cycle
+from bot.store import Store
+from tests.fake_arxiv import FakeArxiv
+from tests.fake_openai import FakeOpenAI, Reply
+from tests.helpers import FIXTURES, fixture_papers, run_bot
+
+DAY = "2025-11-12"
+SECRET = "sk-test-judge-0123456789"
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def judge_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
+    return settings.model_copy(
+        update={
+            "openai_api_key": SecretStr(SECRET),
+            "openai_base_url": fake_openai.base_url,
+            "openai_model": "fake-judge",
+            "openai_timeout_seconds": 2.0,
+            "openai_max_retries": 1,
+            "relevance_judge": "llm",
+            "judge_batch_size": 8,
+        }
+    )
+
+
+@pytest.fixture
+async def judge(judge_settings: Settings) -> AsyncIterator[RelevanceJudge]:
+    client = RelevanceJudge(judge_settings)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def scored(store: Store) -> Store:
+    await store.upsert_papers(fixture_papers(DAY))
+    await classify_pending(store, load_classifier())
+    return store
+
+
+async def papers_by_id(store: Store) -> dict:
+    return {p.arxiv_id: await store.get_paper(p.arxiv_id) for p in fixture_papers(DAY)}
+
+
+def flip_offline_decision(before: dict):
+    """A judge that disagrees with the offline model on every paper it sees."""
+    return lambda arxiv_id, title: (
+        before[arxiv_id].score < 0.5,
+        ["pruning"],
+        f"flipped {arxiv_id}",
+    )
+
+
+async def test_verdicts_decide_inside_the_band_and_only_there(
+    store: Store,
+    judge_settings: Settings,
+    judge: RelevanceJudge,
+    fake_openai: FakeOpenAI,
+    fake_arxiv: FakeArxiv,
+) -> None:
+    fake_arxiv.add_day(DAY)
+    await run_cycle(store, judge_settings, load_classifier(), summarizer=None)  # no judge yet
+    before = await papers_by_id(store)
+    low, high = judge_settings.judge_band_low, judge_settings.judge_band_high
+    band = {i for i, p in before.items() if low <= p.score <= high}
+    assert 5 <= len(band) < len(before) // 2, "the fixture day should have some close calls"
+    fake_openai.verdict_for = flip_offline_decision(before)
+
+    await run_cycle(store, judge_settings, load_classifier(), summarizer=None, judge=judge)
+
+    asked = fake_openai.verdict_requests()
+    assert {i for request in asked for i in request} == band
+    assert all(1 <= len(request) <= judge_settings.judge_batch_size for request in asked)
+    after = await papers_by_id(store)
+    for arxiv_id, paper in after.items():
+        was = before[arxiv_id]
+        if arxiv_id in band:
+            assert (paper.relevance >= 0.5) != (was.relevance >= 0.5), arxiv_id
+            assert paper.decided_by == "judge"
+            assert paper.reason == f"judge: flipped {arxiv_id}"
+            if paper.relevance >= 0.5:
+                assert paper.topics == ("pruning",)
+        else:
+            assert paper.relevance == was.relevance and paper.decided_by == "model"
+            assert paper.reason == was.reason
+
+
+async def test_nothing_is_judged_twice_not_even_after_a_rescore(
+    scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
+) -> None:
+    first = await judge_pending(scored, judge_settings, judge)
+    assert first.judged > 0 and first.requests == len(fake_openai.requests)
+    decided = {i: p.relevance for i, p in (await papers_by_id(scored)).items()}
+    again = await judge_pending(scored, judge_settings, judge)
+    assert again.requests == 0 and again.judged == 0
+
+    # A model upgrade re-scores every paper; the stored verdicts decide again, unpaid.
+    await scored.save_classifications(
+        [(p.arxiv_id, load_classifier().classify_paper(p)) for p in fixture_papers(DAY)],
+        "an-upgraded-model",
+        judge.scope,
+    )
+    assert {i: p.relevance for i, p in (await papers_by_id(scored)).items()} == decided
+    assert (await judge_pending(scored, judge_settings, judge)).requests == 0
+    assert len(fake_openai.requests) == first.requests
+
+
+async def test_the_per_poll_cap_holds_and_the_rest_waits(
+    scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    capped = judge_settings.model_copy(update={"judge_max_per_poll": 5, "judge_batch_size": 2})
+    client = RelevanceJudge(capped)
+    try:
+        run = await judge_pending(scored, capped, client)
+        assert run.judged == 5 and run.requests == 3
+        nxt = await judge_pending(scored, capped, client)
+        assert nxt.judged == 5
+    finally:
+        await client.close()
+    judged = [i for r in fake_openai.verdict_requests() for i in r]
+    assert len(judged) == len(set(judged)) == 10
+
+
+async def test_a_malformed_answer_is_asked_again_then_the_offline_decision_stands(
+    scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    one = judge_settings.model_copy(update={"judge_max_per_poll": 1, "judge_batch_size": 1})
+    client = RelevanceJudge(one)
+    try:
+        fake_openai.reply_next(Reply(content="no JSON here"))
+        run = await judge_pending(scored, one, client)
+        assert run.judged == 1 and len(fake_openai.requests) == 2  # asked once more
+
+        fake_openai.reply_next(Reply(content='{"papers": "nonsense"}'), Reply(content="[]"))
+        run = await judge_pending(scored, one, client)
+        assert run.judged == 0 and run.failed == 1
+        (failed_id,) = fake_openai.verdict_requests()[-1]
+        paper = await scored.get_paper(failed_id)
+        assert paper is not None and paper.relevance == paper.score
+        assert paper.decided_by.startswith("model; judge failed: two unusable answers")
+
+        # The claim was given back: the next poll asks again and the verdict lands.
+        run = await judge_pending(scored, one, client)
+        assert run.judged == 1 and fake_openai.verdict_requests()[-1] == [failed_id]
+        paper = await scored.get_paper(failed_id)
+        assert paper is not None and paper.decided_by == "judge"
+    finally:
+        await client.close()
+
+
+async def test_rate_limits_are_retried_and_a_refusal_stops_the_run(
+    scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply_next(Reply(status=429, headers={"Retry-After": "0"}))
+    small = judge_settings.model_copy(update={"judge_max_per_poll": 8})
+    run = await judge_pending(scored, small, judge)
+    assert run.judged == 8 and run.stopped is None
+
+    fake_openai.reply_next(*[Reply(status=401)] * 20)
+    run = await judge_pending(scored, judge_settings, judge)
+    assert run.stopped and "API key" in run.stopped and run.judged == 0
+    assert len(fake_openai.requests) <= 2 + 1 + judge_settings.summary_concurrency
+
+
+async def test_a_verdict_about_a_paper_not_asked_about_is_ignored(
+    scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    one = judge_settings.model_copy(update={"judge_max_per_poll": 1, "judge_batch_size": 1})
+    (target,) = await scored.papers_to_judge(RelevanceJudge(one).scope, 1)
+    other = next(p for p in fixture_papers(DAY) if p.arxiv_id != target.arxiv_id)
+    answer = {
+        "papers": [
+            {"id": other.arxiv_id, "relevant": True, "topics": [], "reason": "not asked"},
+            {
+                "id": target.arxiv_id,
+                "relevant": True,
+                "topics": ["astrology", "hardware"],
+                "reason": "asked",
+            },
+        ]
+    }
+    fake_openai.reply_next(Reply(content=json.dumps(answer)))
+    before = await scored.get_paper(other.arxiv_id)
+    client = RelevanceJudge(one)
+    try:
+        run = await judge_pending(scored, one, client)
+    finally:
+        await client.close()
+    assert run.judged == 1
+    assert await scored.get_paper(other.arxiv_id) == before
+    paper = await scored.get_paper(target.arxiv_id)
+    assert paper is not None and paper.reason == "judge: asked"
+    assert paper.topics == ("hardware",)  # the invented tag is dropped
+
+
+def _oracle(labels_dir: Path):
+    truth = {}
+    for path in labels_dir.glob("labels-*.tsv"):
+        for line in path.read_text().splitlines()[1:]:
+            arxiv_id, relevant, *_ = line.split("\t")
+            truth[arxiv_id] = relevant == "1"
+    return lambda arxiv_id, title: (truth[arxiv_id], [], "labelled")
+
+
+def test_stats_and_evaluate_judge_from_the_command_line(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in ("2025-06-18.jsonl", "labels-2025-06-18.tsv"):
+        (labels / name).write_bytes((FIXTURES / "arxiv" / name).read_bytes())
+    environment = {
+        "OPENAI_API_KEY": SECRET,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "OPENAI_MODEL": "fake-judge",
+    }
+    # A judge that knows the labels: the plumbing is measured, not a real model.
+    fake_openai.verdict_for = _oracle(labels)
+    result = run_bot(["evaluate", "--labels", str(labels), "--judge"], tmp_path, environment)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    band = next(line for line in lines if line.startswith("Judge fake-judge"))
+    assert "0 without a verdict" in band
+    without = next(line for line in lines if line.startswith("Pooled without judge"))
+    with_judge = next(line for line in lines if line.startswith("Pooled with judge"))
+    assert float(with_judge.split("F1 ")[1]) >= float(without.split("F1 ")[1])
+    assert SECRET not in result.stdout + result.stderr
+
+    no_key = run_bot(["evaluate", "--labels", str(labels), "--judge"], tmp_path)
+    assert no_key.returncode == 2 and "needs OPENAI_API_KEY" in no_key.stderr
+    needs_key = run_bot(["classify"], tmp_path, {"RELEVANCE_JUDGE": "llm"})
+    assert needs_key.returncode == 2
+    assert needs_key.stderr.strip() == (
+        "error: invalid setting RELEVANCE_JUDGE=llm needs OPENAI_API_KEY (the judge is a model)"
+    )
+
+
+async def test_stats_counts_verdicts_and_their_tokens(
+    scored: Store, judge_settings: Settings, judge: RelevanceJudge, tmp_path: Path
+) -> None:
+    run = await judge_pending(scored, judge_settings, judge)
+    result = run_bot(["stats"], tmp_path, {"DATABASE_URL": judge_settings.database_url})
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("fake-judge"))
+    assert f"{run.judged:,} verdicts" in line
+    spent = await scored.judgement_spend()
+    assert spent[0][1] == run.judged and spent[0][2] > 0 and spent[0][3] > 0

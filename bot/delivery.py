@@ -90,7 +90,7 @@ def paper_embed(paper: Paper, number: int) -> dict:
     if topics:
         lines.append(topics)
     if paper.reason:
-        lines.append(f"*Why:* {escape(explain(paper))}")
+        lines.append(f"Why: {escape(explain(paper))}")
     description = "\n".join(lines)
     return {
         "title": clip(f"{number}. {escape(paper.title)}", EMBED_TITLE_LIMIT),

@@ -4,10 +4,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.config import Settings, load_settings
 from bot.store import Store
 from tests.fake_arxiv import FakeArxiv
+from tests.fake_openai import FakeOpenAI
+
+LLM_SECRET = "sk-test-0123456789-do-not-log"
 
 REPORT_LINES: list[str] = []
 
@@ -44,6 +48,27 @@ def settings(tmp_path: Path, fake_arxiv: FakeArxiv, monkeypatch: pytest.MonkeyPa
         arxiv_lookback_days=3650,
         arxiv_retries=2,
         arxiv_timeout_seconds=2,
+    )
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
+    """Settings that reach the loopback OpenAI-compatible server with a key."""
+    return settings.model_copy(
+        update={
+            "openai_api_key": SecretStr(LLM_SECRET),
+            "openai_base_url": fake_openai.base_url,
+            "openai_model": "fake-mini",
+            "openai_timeout_seconds": 1.0,
+            "openai_max_retries": 2,
+        }
     )
 
 

@@ -326,7 +326,7 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
         assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
     buttons = [b for m in messages for row in m["components"] for b in row["components"]]
     assert len(buttons) == shown and buttons[0]["custom_id"].startswith("paper:summary:2511.")
-    assert all("*Why:* " in e["description"] for e in embeds)  # every pick explains itself
+    assert all("\nWhy: " in e["description"] for e in embeds)  # every pick explains itself
     # Nothing is posted twice.
     assert await deliver_due(running.store, settings, running.sender, later()) == 0
     assert len(fake_discord.posted(CHANNEL_ID)) == 2

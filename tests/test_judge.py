@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from bot.classify import load_classifier
 from bot.config import Settings
 from bot.judge import RelevanceJudge, judge_pending
 from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
+from tests.conftest import LLM_SECRET
 from tests.fake_arxiv import FakeArxiv
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.helpers import FIXTURES, fixture_papers, run_bot
 
 DAY = "2025-11-12"
-SECRET = "sk-test-judge-0123456789"
 
 
 @pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def judge_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
-    return settings.model_copy(
+def judge_settings(llm_settings: Settings) -> Settings:
+    return llm_settings.model_copy(
         update={
-            "openai_api_key": SecretStr(SECRET),
-            "openai_base_url": fake_openai.base_url,
             "openai_model": "fake-judge",
             "openai_timeout_seconds": 2.0,
             "openai_max_retries": 1,
@@ -42,6 +32,11 @@ def judge_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
             "judge_batch_size": 8,
         }
     )
+
+
+def one_at_a_time(settings: Settings) -> Settings:
+    """One paper per poll and per request, so a test knows which paper each answer is for."""
+    return settings.model_copy(update={"judge_max_per_poll": 1, "judge_batch_size": 1})
 
 
 @pytest.fixture
@@ -144,7 +139,7 @@ async def test_the_per_poll_cap_holds_and_the_rest_waits(
 async def test_a_malformed_answer_is_asked_again_then_the_offline_decision_stands(
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
-    one = judge_settings.model_copy(update={"judge_max_per_poll": 1, "judge_batch_size": 1})
+    one = one_at_a_time(judge_settings)
     client = RelevanceJudge(one)
     try:
         fake_openai.reply_next(Reply(content="no JSON here"))
@@ -185,7 +180,7 @@ async def test_rate_limits_are_retried_and_a_refusal_stops_the_run(
 async def test_a_verdict_about_a_paper_not_asked_about_is_ignored(
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
-    one = judge_settings.model_copy(update={"judge_max_per_poll": 1, "judge_batch_size": 1})
+    one = one_at_a_time(judge_settings)
     (target,) = await scored.papers_to_judge(RelevanceJudge(one).scope, 1)
     other = next(p for p in fixture_papers(DAY) if p.arxiv_id != target.arxiv_id)
     answer = {
@@ -230,7 +225,7 @@ def test_stats_and_evaluate_judge_from_the_command_line(
     for name in ("2025-06-18.jsonl", "labels-2025-06-18.tsv"):
         (labels / name).write_bytes((FIXTURES / "arxiv" / name).read_bytes())
     environment = {
-        "OPENAI_API_KEY": SECRET,
+        "OPENAI_API_KEY": LLM_SECRET,
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_MODEL": "fake-judge",
     }
@@ -244,7 +239,7 @@ def test_stats_and_evaluate_judge_from_the_command_line(
     without = next(line for line in lines if line.startswith("Pooled without judge"))
     with_judge = next(line for line in lines if line.startswith("Pooled with judge"))
     assert float(with_judge.split("F1 ")[1]) >= float(without.split("F1 ")[1])
-    assert SECRET not in result.stdout + result.stderr
+    assert LLM_SECRET not in result.stdout + result.stderr
 
     no_key = run_bot(["evaluate", "--labels", str(labels), "--judge"], tmp_path)
     assert no_key.returncode == 2 and "needs OPENAI_API_KEY" in no_key.stderr

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 
 from bot.classify import load_classifier
 from bot.config import Settings
@@ -23,32 +22,12 @@ from bot.summarize import (
     parse_answer,
     summarize_pending,
 )
+from tests.conftest import LLM_SECRET
 from tests.fake_arxiv import FakeArxiv
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.helpers import fixture_papers, make_paper
 
-SECRET = "sk-test-0123456789-do-not-log"
 DAY = "2025-11-12"
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_api_key": SecretStr(SECRET),
-            "openai_base_url": fake_openai.base_url,
-            "openai_model": "fake-mini",
-            "openai_timeout_seconds": 1.0,
-            "openai_max_retries": 2,
-        }
-    )
 
 
 @pytest.fixture
@@ -76,7 +55,7 @@ async def test_every_relevant_paper_gets_a_stored_summary(
     run = await summarize_pending(relevant_store, llm_settings, summarizer)
     assert run.summarized == relevant and run.failed == 0
     assert len(fake_openai.requests) == relevant
-    assert all(a == f"Bearer {SECRET}" for a in fake_openai.authorizations)
+    assert all(a == f"Bearer {LLM_SECRET}" for a in fake_openai.authorizations)
     request = fake_openai.requests[0]
     assert request["model"] == "fake-mini"
     assert request["response_format"]["type"] == "json_schema"
@@ -272,7 +251,7 @@ def test_fetch_then_stats_from_the_command_line(
         "ARXIV_API_URL": fake_arxiv.url,
         "ARXIV_DELAY_SECONDS": "0",
         "ARXIV_LOOKBACK_DAYS": "3650",
-        "OPENAI_API_KEY": SECRET,
+        "OPENAI_API_KEY": LLM_SECRET,
         "OPENAI_BASE_URL": fake_openai.base_url,
         "OPENAI_MODEL": "fake-mini",
         "LOG_LEVEL": "DEBUG",
@@ -290,4 +269,4 @@ def test_fetch_then_stats_from_the_command_line(
     assert run_bot(["fetch"], tmp_path, env).returncode == 0
     assert len(fake_openai.requests) == summarized
     for output in (fetched, stats, digest):
-        assert SECRET not in output.stdout + output.stderr
+        assert LLM_SECRET not in output.stdout + output.stderr

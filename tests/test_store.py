@@ -44,7 +44,7 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     (migrations / "900_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
     )
-    monkeypatch.setattr("bot.store._migrations_dir", lambda: migrations)
+    monkeypatch.setattr("bot.store.connection._migrations_dir", lambda: migrations)
     with pytest.raises(sqlite3.OperationalError):
         await Store.open(tmp_path / "bot.db")
     with sqlite3.connect(tmp_path / "bot.db") as conn:

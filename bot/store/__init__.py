@@ -1,0 +1,23 @@
+"""The database: one `Store` over SQLite, assembled from one part per concern.
+
+Nothing else in the package writes SQL. Methods take and return the plain models in
+`bot.models`, so callers never see rows or cursors. Each concern is a module here
+(papers, search, model calls, subscriptions and digests, polls and state) over the
+connection, transactions and migrations of `connection.py`; SQLite-specific SQL that
+several statements share is in `dialect.py`.
+"""
+
+from __future__ import annotations
+
+from bot.store.connection import DatabaseTooNewError, Migration, load_migrations
+from bot.store.model_calls import ModelCallStore
+from bot.store.papers import PaperStore
+from bot.store.polls import PollStore
+from bot.store.search import SearchFilters, SearchStore
+from bot.store.subscriptions import SubscriptionStore
+
+__all__ = ["DatabaseTooNewError", "Migration", "SearchFilters", "Store", "load_migrations"]
+
+
+class Store(PaperStore, SearchStore, ModelCallStore, SubscriptionStore, PollStore):
+    """An open database. Use `async with await Store.open(path)` or call `close()`."""

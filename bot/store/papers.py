@@ -1,0 +1,220 @@
+"""Papers: storing new versions, classifications and verdicts, and reading them back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+import aiosqlite
+
+from bot.models import Classification, JudgeScope, Paper, UpsertCounts
+from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.rows import PAPER_COLUMNS, paper_from_row
+
+
+class PaperStore(StoreBase):
+    async def upsert_papers(self, papers: Sequence[Paper]) -> UpsertCounts:
+        """Store new papers and newer versions of known ones, in one transaction.
+
+        A newer version replaces the text and is queued for classification again;
+        the listing day and first-seen time stay those of the first version.
+        """
+        counts = UpsertCounts()
+        if not papers:
+            return counts
+        latest: dict[str, Paper] = {}
+        for paper in papers:  # a page can repeat an id; keep the newest version
+            known = latest.get(paper.arxiv_id)
+            if known is None or (paper.version, paper.updated) > (known.version, known.updated):
+                latest[paper.arxiv_id] = paper
+        async with self._transaction() as conn:
+            stored: dict[str, tuple[int, str]] = {}
+            ids = list(latest)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                async with conn.execute(
+                    f"SELECT arxiv_id, version, updated FROM papers WHERE arxiv_id IN ({marks})",
+                    chunk,
+                ) as cur:
+                    async for arxiv_id, version, updated in cur:
+                        stored[arxiv_id] = (version, updated)
+            inserts, updates = [], []
+            first_seen = now_iso()
+            for paper in latest.values():
+                row = stored.get(paper.arxiv_id)
+                if row is None:
+                    inserts.append(
+                        (
+                            paper.arxiv_id,
+                            paper.version,
+                            paper.title,
+                            paper.abstract,
+                            json.dumps(paper.authors, ensure_ascii=False),
+                            json.dumps(paper.categories),
+                            paper.comment,
+                            iso(paper.published),
+                            iso(paper.updated),
+                            paper.announced.isoformat(),
+                            first_seen,
+                        )
+                    )
+                elif (paper.version, iso(paper.updated)) > row:
+                    updates.append(
+                        (
+                            paper.version,
+                            paper.title,
+                            paper.abstract,
+                            json.dumps(paper.authors, ensure_ascii=False),
+                            json.dumps(paper.categories),
+                            paper.comment,
+                            iso(paper.updated),
+                            paper.arxiv_id,
+                        )
+                    )
+                else:
+                    counts.unchanged += 1
+            await conn.executemany(
+                "INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories,"
+                " comment, published, updated, announced, first_seen)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+            await conn.executemany(
+                "UPDATE papers SET version = ?, title = ?, abstract = ?, authors = ?,"
+                " categories = ?, comment = ?, updated = ?, relevance = NULL, classifier = NULL"
+                " WHERE arxiv_id = ?",
+                updates,
+            )
+            counts.new, counts.updated = len(inserts), len(updates)
+        counts.unchanged += len(papers) - len(latest)
+        return counts
+
+    async def get_paper(self, arxiv_id: str) -> Paper | None:
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?", (arxiv_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return paper_from_row(row) if row else None
+
+    async def papers_to_classify(self, classifier: str, limit: int = 1000) -> list[Paper]:
+        """Papers never scored, or scored by another classifier version."""
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p"
+            " WHERE p.classifier IS NULL OR p.classifier != ? LIMIT ?",
+            (classifier, limit),
+        ) as cur:
+            return [paper_from_row(row) for row in await cur.fetchall()]
+
+    async def save_classifications(
+        self,
+        results: Iterable[tuple[str, Classification]],
+        classifier: str,
+        judge: JudgeScope | None = None,
+    ) -> int:
+        """Store offline scores; verdicts already paid for are applied in the same
+        transaction, so nothing ever reads a paper between its re-score and its verdict."""
+        rows = list(results)
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "UPDATE papers SET score = ?, relevance = ?, reason = ?, decided_by = 'model',"
+                " classifier = ? WHERE arxiv_id = ?",
+                [(c.relevance, c.relevance, c.reason, classifier, i) for i, c in rows],
+            )
+            await replace_topics(conn, [(i, c.topics) for i, c in rows])
+            if judge is not None:
+                await apply_judgements(conn, judge, [i for i, _ in rows])
+        return len(rows)
+
+    async def relevant_papers(
+        self, since: date, until: date, threshold: float, topics: Sequence[str] = ()
+    ) -> list[Paper]:
+        """Relevant papers listed between two days (inclusive), best first."""
+        topic_clause, params = "", [since.isoformat(), until.isoformat(), threshold]
+        if topics:
+            marks = ",".join("?" * len(topics))
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM paper_topics t"
+                f" WHERE t.paper_id = p.id AND t.topic IN ({marks}))"
+            )
+            params.extend(topics)
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p"
+            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ?"
+            + topic_clause
+            + " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
+            params,
+        ) as cur:
+            return [paper_from_row(row) for row in await cur.fetchall()]
+
+    async def listing_days(self) -> tuple[date, date] | None:
+        """First and last listing day of the stored papers."""
+        async with self._conn.execute("SELECT min(announced), max(announced) FROM papers") as cur:
+            row = await cur.fetchone()
+        if not row or row[0] is None:
+            return None
+        return date.fromisoformat(row[0]), date.fromisoformat(row[1])
+
+    async def count_papers(self, threshold: float | None = None) -> int:
+        sql, params = "SELECT count(*) FROM papers", []
+        if threshold is not None:
+            sql, params = "SELECT count(*) FROM papers WHERE relevance >= ?", [threshold]
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def topic_counts(self, since: date, threshold: float) -> dict[str, int]:
+        async with self._conn.execute(
+            "SELECT t.topic, count(*) FROM paper_topics t JOIN papers p ON p.id = t.paper_id"
+            " WHERE p.announced >= ? AND p.relevance >= ? GROUP BY t.topic",
+            (since.isoformat(), threshold),
+        ) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+
+async def replace_topics(
+    conn: aiosqlite.Connection, rows: Sequence[tuple[str, Sequence[str]]]
+) -> None:
+    await conn.executemany(
+        "DELETE FROM paper_topics WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
+        [(arxiv_id,) for arxiv_id, _ in rows],
+    )
+    await conn.executemany(
+        "INSERT INTO paper_topics (topic, paper_id) SELECT ?, id FROM papers WHERE arxiv_id = ?",
+        [(topic, arxiv_id) for arxiv_id, topics in rows for topic in topics],
+    )
+
+
+async def apply_judgements(
+    conn: aiosqlite.Connection, judge: JudgeScope, arxiv_ids: Sequence[str]
+) -> None:
+    """Inside the band, the judge's verdict decides: a relevant verdict maps the offline
+    score into [0.5, 1), an irrelevant one into [0, 0.5), keeping the order within each.
+    A relevant verdict's topics replace the vocabulary's when it names any."""
+    for start in range(0, len(arxiv_ids), 500):
+        chunk = list(arxiv_ids[start : start + 500])
+        scope = (
+            "j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
+            f" AND p.score BETWEEN ? AND ? AND p.arxiv_id IN ({','.join('?' * len(chunk))})"
+        )
+        params = [judge.model, judge.prompt_version, judge.low, judge.high, *chunk]
+        await conn.execute(
+            "UPDATE papers AS p SET decided_by = 'judge', reason = 'judge: ' || j.reason,"
+            " relevance = CASE WHEN j.relevant THEN 0.5 + p.score / 2 ELSE p.score / 2 END"
+            f" FROM judgements j WHERE {scope}",
+            params,
+        )
+        with_topics = (
+            "SELECT j.paper_id, j.topics FROM judgements j, papers p"
+            f" WHERE {scope} AND j.relevant AND json_array_length(j.topics) > 0"
+        )
+        await conn.execute(
+            f"DELETE FROM paper_topics WHERE paper_id IN (SELECT paper_id FROM ({with_topics}))",
+            params,
+        )
+        await conn.execute(
+            "INSERT OR IGNORE INTO paper_topics (topic, paper_id)"
+            f" SELECT t.value, q.paper_id FROM ({with_topics}) q, json_each(q.topics) t",
+            params,
+        )

@@ -1,0 +1,118 @@
+"""Rows to plain models and back: the only place that knows the column order."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+from bot.models import (
+    OutgoingMessage,
+    Paper,
+    Poll,
+    PollOutcome,
+    Subscription,
+    SubscriptionStatus,
+    Summary,
+    SummaryButton,
+    SummarySource,
+    UpsertCounts,
+)
+from bot.store.connection import from_iso
+
+SUBSCRIPTION_COLUMNS = (
+    "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
+    " status_reason, starts_on, next_due_at, last_digest_at"
+)
+
+PAPER_COLUMNS = """
+    p.arxiv_id, p.version, p.title, p.abstract, p.authors, p.categories, p.comment,
+    p.published, p.updated, p.announced, p.relevance,
+    (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
+    (SELECT json_array(s.tldr, json(s.bullets), s.model, s.prompt_version) FROM summaries s
+      WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary,
+    p.reason, p.decided_by, p.score
+"""
+
+
+def _summary(text: str | None) -> Summary | None:
+    if not text:
+        return None
+    tldr, bullets, model, prompt_version = json.loads(text)
+    return Summary(tldr, tuple(bullets), SummarySource.MODEL, model, prompt_version)
+
+
+Row = sqlite3.Row | tuple[Any, ...]
+
+
+def paper_from_row(row: Row) -> Paper:
+    topics = tuple(sorted(row[11].split(","))) if row[11] else ()
+    return Paper(
+        arxiv_id=row[0],
+        version=row[1],
+        title=row[2],
+        abstract=row[3],
+        authors=tuple(json.loads(row[4])),
+        categories=tuple(json.loads(row[5])),
+        comment=row[6],
+        published=datetime.fromisoformat(row[7]),
+        updated=datetime.fromisoformat(row[8]),
+        announced=date.fromisoformat(row[9]),
+        relevance=row[10],
+        topics=topics,
+        summary=_summary(row[12]),
+        reason=row[13],
+        decided_by=row[14],
+        score=row[15],
+    )
+
+
+def subscription_from_row(row: Row) -> Subscription:
+    return Subscription(
+        id=row[0],
+        guild_id=row[1],
+        channel_id=row[2],
+        topics=tuple(json.loads(row[3])),
+        digest_time=row[4],
+        min_score=row[5],
+        post_empty=bool(row[6]),
+        status=SubscriptionStatus(row[7]),
+        status_reason=row[8],
+        starts_on=date.fromisoformat(row[9]),
+        next_due_at=datetime.fromisoformat(row[10]),
+        last_digest_at=from_iso(row[11]),
+    )
+
+
+def message_json(message: OutgoingMessage) -> str:
+    return json.dumps(
+        {
+            "content": message.content,
+            "embeds": list(message.embeds),
+            "buttons": [[b.label, b.arxiv_id] for b in message.buttons],
+        },
+        ensure_ascii=False,
+    )
+
+
+def message_from_json(text: str) -> OutgoingMessage:
+    data = json.loads(text)
+    return OutgoingMessage(
+        content=data["content"],
+        embeds=tuple(data["embeds"]),
+        buttons=tuple(SummaryButton(label, arxiv_id) for label, arxiv_id in data["buttons"]),
+    )
+
+
+def poll_from_row(row: Row) -> Poll:
+    return Poll(
+        id=row[0],
+        started_at=datetime.fromisoformat(row[1]),
+        finished_at=from_iso(row[2]),
+        outcome=PollOutcome(row[3]),
+        reason=row[4],
+        requests=row[5],
+        counts=UpsertCounts(new=row[6], updated=row[7], unchanged=row[8]),
+        newest_seen=from_iso(row[9]),
+    )

@@ -1,0 +1,212 @@
+"""Subscriptions and digests: who gets what, and every message's delivery state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from bot.models import (
+    OutgoingMessage,
+    Paper,
+    PendingMessage,
+    Subscription,
+    SubscriptionStatus,
+)
+from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.rows import (
+    PAPER_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    message_from_json,
+    message_json,
+    paper_from_row,
+    subscription_from_row,
+)
+
+
+class _AlreadyDelivered(Exception):
+    """Another worker recorded one of these papers for this subscription first."""
+
+
+class SubscriptionStore(StoreBase):
+    async def save_subscription(
+        self,
+        guild_id: str,
+        channel_id: str,
+        topics: Sequence[str],
+        digest_time: str,
+        min_score: float,
+        post_empty: bool,
+        starts_on: date,
+        next_due_at: datetime,
+    ) -> Subscription:
+        """Create a channel's subscription, or update it (which also resumes a paused one).
+        A subscription that was removed starts again from `starts_on`."""
+        now = now_iso()
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
+                " post_empty, status, starts_on, next_due_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)"
+                " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
+                " digest_time = excluded.digest_time, min_score = excluded.min_score,"
+                " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
+                " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
+                "   ELSE starts_on END,"
+                " status = 'active', status_reason = NULL, updated_at = excluded.updated_at",
+                (
+                    guild_id,
+                    channel_id,
+                    json.dumps(list(topics)),
+                    digest_time,
+                    min_score,
+                    int(post_empty),
+                    starts_on.isoformat(),
+                    iso(next_due_at),
+                    now,
+                    now,
+                ),
+            )
+        subscription = await self.subscription_for_channel(channel_id)
+        assert subscription is not None
+        return subscription
+
+    async def subscription_for_channel(self, channel_id: str) -> Subscription | None:
+        async with self._conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE channel_id = ?",
+            (channel_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return subscription_from_row(row) if row else None
+
+    async def guild_subscriptions(self, guild_id: str) -> list[Subscription]:
+        async with self._conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            " WHERE guild_id = ? AND status != 'deleted' ORDER BY channel_id",
+            (guild_id,),
+        ) as cur:
+            return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def due_subscriptions(self, now: datetime) -> list[Subscription]:
+        async with self._conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            " WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at, id",
+            (iso(now),),
+        ) as cur:
+            return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def set_subscription_status(
+        self, subscription_id: int, status: SubscriptionStatus, reason: str | None
+    ) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET status = ?, status_reason = ?, updated_at = ?"
+                " WHERE id = ?",
+                (status.value, reason, now_iso(), subscription_id),
+            )
+
+    async def digest_candidates(self, subscription: Subscription, threshold: float) -> list[Paper]:
+        """Relevant papers matching a subscription that it has not received, best first."""
+        params: list[Any] = [
+            max(threshold, subscription.min_score),
+            subscription.starts_on.isoformat(),
+            subscription.id,
+        ]
+        topic_clause = ""
+        if subscription.topics:
+            marks = ",".join("?" * len(subscription.topics))
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM paper_topics t WHERE t.paper_id = p.id"
+                f" AND t.topic IN ({marks}))"
+            )
+            params.extend(subscription.topics)
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ? AND p.announced >= ?"
+            " AND NOT EXISTS (SELECT 1 FROM digest_papers d WHERE d.subscription_id = ?"
+            "   AND d.paper_id = p.id)"
+            + topic_clause
+            + " ORDER BY p.relevance DESC, p.announced DESC, p.arxiv_id",
+            params,
+        ) as cur:
+            return [paper_from_row(row) for row in await cur.fetchall()]
+
+    async def record_digest(
+        self,
+        subscription_id: int,
+        kind: str,
+        papers: Sequence[Paper],
+        messages: Sequence[OutgoingMessage],
+        next_due_at: datetime | None,
+    ) -> int | None:
+        """Record a digest, the papers it delivers and its messages, in one transaction.
+        Returns None when another worker delivered one of these papers first."""
+        now = now_iso()
+        try:
+            async with self._transaction() as conn:
+                cur = await conn.execute(
+                    "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (subscription_id, kind, len(papers), now),
+                )
+                digest_id = cur.lastrowid
+                try:
+                    await conn.executemany(
+                        "INSERT INTO digest_papers (subscription_id, paper_id, digest_id, position)"
+                        " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
+                        [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
+                    )
+                except sqlite3.IntegrityError:
+                    raise _AlreadyDelivered from None
+                await conn.executemany(
+                    "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
+                    [(digest_id, i, message_json(m)) for i, m in enumerate(messages)],
+                )
+                if not messages:
+                    await conn.execute(
+                        "UPDATE digests SET finished_at = ? WHERE id = ?", (now, digest_id)
+                    )
+                await conn.execute(
+                    "UPDATE subscriptions SET last_digest_at = ?,"
+                    " next_due_at = coalesce(?, next_due_at) WHERE id = ?",
+                    (now, iso(next_due_at) if next_due_at else None, subscription_id),
+                )
+            return digest_id
+        except _AlreadyDelivered:
+            return None
+
+    async def postpone_subscription(self, subscription_id: int, next_due_at: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET next_due_at = ?, last_digest_at = ? WHERE id = ?",
+                (iso(next_due_at), now_iso(), subscription_id),
+            )
+
+    async def pending_messages(self, subscription_id: int) -> list[PendingMessage]:
+        """Messages of this subscription's digests not yet posted, oldest digest first."""
+        async with self._conn.execute(
+            "SELECT m.digest_id, m.position, m.payload FROM digest_messages m"
+            " JOIN digests d ON d.id = m.digest_id"
+            " WHERE d.subscription_id = ? AND m.sent_at IS NULL"
+            " ORDER BY m.digest_id, m.position",
+            (subscription_id,),
+        ) as cur:
+            return [
+                PendingMessage(row[0], row[1], message_from_json(row[2]))
+                for row in await cur.fetchall()
+            ]
+
+    async def mark_message_sent(self, digest_id: int, position: int, message_id: str) -> None:
+        now = now_iso()
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE digest_messages SET message_id = ?, sent_at = ?"
+                " WHERE digest_id = ? AND position = ?",
+                (message_id, now, digest_id, position),
+            )
+            await conn.execute(
+                "UPDATE digests SET finished_at = ? WHERE id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM digest_messages WHERE digest_id = ? AND sent_at IS NULL)",
+                (now, digest_id, digest_id),
+            )

@@ -13,18 +13,15 @@ from pathlib import Path
 
 from bot.classify import TOPICS, ModelFileError, load_classifier, load_model
 from bot.config import Settings, SettingsError, load_settings
-from bot.digest import (
-    digest_for_day,
-    export_markdown,
-    first_authors,
-    latest_listing_day,
-    render_terminal,
-)
+from bot.digests.export import digest_for_day, export_markdown, latest_listing_day
+from bot.digests.render import first_authors, poll_record
+from bot.digests.terminal import render_terminal
 from bot.health import check_health
 from bot.ingest import PollProgress
 from bot.judge import judge_pending, measure_judge
+from bot.llm import ProviderRefused
 from bot.logs import configure_logging
-from bot.models import Poll, PollOutcome, SearchQuery
+from bot.models import PollOutcome, SearchQuery
 from bot.pipeline import classify_pending, open_judge, run_cycle
 from bot.search import SearchError, search_papers
 from bot.store import DatabaseTooNewError, Store
@@ -195,19 +192,6 @@ async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) 
     return 0
 
 
-def _format_poll(poll: Poll) -> str:
-    started = poll.started_at.strftime("%Y-%m-%d %H:%M")
-    took = ""
-    if poll.finished_at:
-        took = f" in {(poll.finished_at - poll.started_at).total_seconds():.0f}s"
-    c = poll.counts
-    line = (
-        f"#{poll.id} {started} UTC{took}: {poll.outcome.value}, {poll.requests} requests, "
-        f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged"
-    )
-    return line + (f" ({poll.reason})" if poll.reason else "")
-
-
 async def cmd_status(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     polls = await store.recent_polls(args.limit)
     total = await store.count_papers()
@@ -218,7 +202,7 @@ async def cmd_status(store: Store, settings: Settings, args: argparse.Namespace)
         print(f"Listing days: {span[0]} to {span[1]}")
     print("Last polls:" if polls else "No polls yet: run `python -m bot fetch`.")
     for poll in polls:
-        print("  " + _format_poll(poll))
+        print("  " + poll_record(poll))
     return 0
 
 
@@ -327,6 +311,13 @@ def cmd_train_classifier(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.judge and settings.openai_api_key is None:
+        print(
+            "error: evaluate --judge needs OPENAI_API_KEY (and OPENAI_BASE_URL, "
+            "OPENAI_MODEL for your model)",
+            file=sys.stderr,
+        )
+        return 2
     days = _training_days(args)
     vocabulary = load_vocabulary(settings.vocabulary_path)
     if args.cross_validate:
@@ -354,13 +345,6 @@ async def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
                 kind = "missed" if paper.relevant else "wrong pick"
                 print(f"{result.day} {kind} {score:.2f} {paper.arxiv_id} {paper.title[:90]}")
     if args.judge:
-        if settings.openai_api_key is None:
-            print(
-                "error: evaluate --judge needs OPENAI_API_KEY (and OPENAI_BASE_URL, "
-                "OPENAI_MODEL for your model)",
-                file=sys.stderr,
-            )
-            return 2
         for line in (await measure_judge(settings, results)).lines():
             print(line)
     return 0
@@ -421,10 +405,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             return asyncio.run(cmd_evaluate(settings, args))
         return asyncio.run(_run(settings, args))
-    except (DatabaseTooNewError, LabelsError, ModelFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingUnavailable as exc:
+    except (
+        DatabaseTooNewError,
+        LabelsError,
+        ModelFileError,
+        TrainingUnavailable,
+        ProviderRefused,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,11 +19,18 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.classify import Quality, measure
 from bot.config import Settings
-from bot.llm import ChatModel, ModelAnswer, ModelUnavailable, ProviderRefused, parse_json_answer
+from bot.llm import (
+    ChatModel,
+    ModelAnswer,
+    ModelUnavailable,
+    ProviderRefused,
+    one_line,
+    parse_json_answer,
+)
 from bot.models import Judgement, JudgeScope, Paper
 from bot.store import Store
 from bot.training import DayResult
@@ -125,7 +132,7 @@ class Verdict(BaseModel):
     id: str
     relevant: bool
     topics: list[str] = Field(default_factory=list)
-    reason: str = Field(min_length=1, max_length=REASON_MAX_CHARS)
+    reason: str = Field(min_length=1)
 
     @field_validator("topics", mode="before")
     @classmethod
@@ -137,18 +144,33 @@ class Verdict(BaseModel):
 
     @field_validator("reason", mode="before")
     @classmethod
-    def _one_line(cls, value: object) -> object:
-        return " ".join(value.split()) if isinstance(value, str) else value
+    def _short_line(cls, value: object) -> object:
+        # A long reason is cut, not a reason to throw the verdict away.
+        if not isinstance(value, str):
+            return value
+        text = one_line(value)
+        return text if len(text) <= REASON_MAX_CHARS else text[: REASON_MAX_CHARS - 1] + "…"
 
 
 class VerdictList(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    papers: list[Verdict]
+    papers: list[dict]
 
 
-def parse_verdicts(content: str | None) -> VerdictList:
-    return parse_json_answer(content, VerdictList, "verdict")
+def parse_verdicts(content: str | None) -> list[Verdict]:
+    """Each verdict is checked on its own: one malformed entry costs that paper only.
+    An answer with no usable verdict at all is asked for again."""
+    entries = parse_json_answer(content, VerdictList, "verdict").papers
+    verdicts = []
+    for entry in entries:
+        try:
+            verdicts.append(Verdict.model_validate(entry))
+        except ValidationError:
+            log.warning("malformed verdict ignored entry=%r", str(entry)[:80])
+    if entries and not verdicts:
+        raise ValueError("no verdict in the answer matches the verdict format")
+    return verdicts
 
 
 def _shares(total: int, parts: int) -> list[int]:
@@ -178,7 +200,7 @@ class RelevanceJudge:
         )
         asked = {p.arxiv_id for p in papers}
         verdicts: dict[str, Verdict] = {}
-        for verdict in answer.output.papers:
+        for verdict in answer.output:
             if verdict.id in asked:
                 verdicts.setdefault(verdict.id, verdict)
             else:
@@ -211,35 +233,40 @@ class JudgeRun:
 
 async def judge_pending(store: Store, settings: Settings, judge: RelevanceJudge) -> JudgeRun:
     """Judge the close calls that have no verdict yet: at most `judge_max_per_poll` papers,
-    `judge_batch_size` per request, `summary_concurrency` requests at a time."""
+    `judge_batch_size` per request, `summary_concurrency` requests at a time. Stored
+    verdicts are first made to decide again wherever a re-score or a new band left them."""
     run = JudgeRun()
     scope = judge.scope
+    await store.sync_judgements(scope)
     candidates = await store.papers_to_judge(scope, settings.judge_max_per_poll)
-    papers = []
-    for paper in candidates:
-        if await store.claim_judgement(paper.arxiv_id, scope.model, scope.prompt_version):
-            papers.append(paper)
-        else:
-            run.skipped += 1
     size = settings.judge_batch_size
-    batches = [papers[i : i + size] for i in range(0, len(papers), size)]
+    batches = [candidates[i : i + size] for i in range(0, len(candidates), size)]
     gate = asyncio.Semaphore(settings.summary_concurrency)
 
     async def one(batch: list[Paper]) -> None:
-        ids = [p.arxiv_id for p in batch]
         async with gate:
             if run.stopped:
-                await store.release_judgements(ids, scope, run.stopped)
                 return
+            # Claimed only now, right before the request: a claim never waits out its lease
+            # behind other batches, so a concurrent poll cannot pay for the same paper.
+            claimed = []
+            for paper in batch:
+                if await store.claim_judgement(paper.arxiv_id, scope.model, scope.prompt_version):
+                    claimed.append(paper)
+                else:
+                    run.skipped += 1
+            if not claimed:
+                return
+            ids = [p.arxiv_id for p in claimed]
             run.requests += 1
             try:
-                judgements, _ = await judge.judge(batch)
+                judgements, _ = await judge.judge(claimed)
             except ProviderRefused as exc:
                 run.stopped = str(exc)
                 await store.release_judgements(ids, scope, str(exc))
                 return
             except ModelUnavailable as exc:
-                run.failed += len(batch)
+                run.failed += len(claimed)
                 run.errors.append(f"{', '.join(ids)}: {exc.reason}")
                 await store.release_judgements(
                     ids, scope, exc.reason, exc.prompt_tokens, exc.completion_tokens
@@ -252,7 +279,7 @@ async def judge_pending(store: Store, settings: Settings, judge: RelevanceJudge)
         missing = [i for i in ids if i not in answered]
         if missing:
             run.failed += len(missing)
-            await store.release_judgements(missing, scope, "the answer had no verdict for it")
+            await store.release_judgements(missing, scope, "the answer had no usable verdict")
         for j in judgements:
             log.info("judged paper=%s relevant=%s model=%s", j.arxiv_id, j.relevant, scope.model)
 

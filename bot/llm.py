@@ -46,6 +46,14 @@ class ModelAnswer(Generic[T]):
     completion_tokens: int
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """A model's text as one plain line: control characters and runs of space folded."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
 def parse_json_answer(content: str | None, shape: type[M], what: str) -> M:
     """Validate a model's answer against `shape`, tolerating a Markdown code fence."""
     if not content:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.classify import TOPICS
 from bot.config import Settings
-from bot.delivery import next_due
+from bot.digests.schedule import next_due
 from bot.models import Subscription, SubscriptionStatus
 from bot.store import Store
 

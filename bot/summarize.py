@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.config import Settings
-from bot.llm import ChatModel, ModelAnswer, ModelUnavailable, ProviderRefused, parse_json_answer
+from bot.llm import (
+    ChatModel,
+    ModelAnswer,
+    ModelUnavailable,
+    ProviderRefused,
+    one_line,
+    parse_json_answer,
+)
 from bot.models import Paper, Summary, SummarySource
 from bot.store import Store
 
@@ -63,12 +70,7 @@ def user_prompt(paper: Paper) -> str:
     return f"Title: {paper.title}\nAuthors: {authors}\nAbstract: {paper.abstract}"
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BULLET_MARK = re.compile(r"^\s*(?:[-*•·]|\d+[.)])\s*")
-
-
-def _clean(text: str) -> str:
-    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 class SummaryOutput(BaseModel):
@@ -82,14 +84,14 @@ class SummaryOutput(BaseModel):
     @field_validator("tldr", mode="before")
     @classmethod
     def _one_line(cls, value: object) -> object:
-        return _clean(value) if isinstance(value, str) else value
+        return one_line(value) if isinstance(value, str) else value
 
     @field_validator("bullets", mode="before")
     @classmethod
     def _plain_bullets(cls, value: object) -> object:
         if not isinstance(value, list):
             return value
-        bullets = [_clean(_BULLET_MARK.sub("", b)) if isinstance(b, str) else b for b in value]
+        bullets = [one_line(_BULLET_MARK.sub("", b)) if isinstance(b, str) else b for b in value]
         for bullet in bullets:
             if isinstance(bullet, str) and not 1 <= len(bullet) <= BULLET_MAX_CHARS:
                 raise ValueError(f"each bullet must be 1 to {BULLET_MAX_CHARS} characters")

@@ -80,6 +80,10 @@ def _read_reasons(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     with path.open(encoding="utf-8", newline="") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
+        if "arxiv_id" not in header or "reason" not in header:
+            raise LabelsError(f"{path}:1: a rationale file needs columns arxiv_id and reason")
+        handle.seek(0)
         return {
             row["arxiv_id"]: row.get("reason") or ""
             for row in csv.DictReader(handle, delimiter="\t")
@@ -95,6 +99,7 @@ def _read_labels(path: Path, listing: dict[str, tuple[str, str]]) -> list[tuple[
             raise LabelsError(f"{path}:1: missing column {', '.join(missing)}")
         at = {name: header.index(name) for name in ("arxiv_id", "relevant", "topics")}
         rows = []
+        seen: set[str] = set()
         for number, row in enumerate(reader, 2):
             if not any(cell.strip() for cell in row):
                 continue
@@ -102,6 +107,9 @@ def _read_labels(path: Path, listing: dict[str, tuple[str, str]]) -> list[tuple[
             arxiv_id, relevant = row[at["arxiv_id"]].strip(), row[at["relevant"]].strip()
             if arxiv_id not in listing:
                 raise LabelsError(f"{path}:{number}: {arxiv_id!r} is not in the day's listing")
+            if arxiv_id in seen:
+                raise LabelsError(f"{path}:{number}: {arxiv_id} is labelled twice")
+            seen.add(arxiv_id)
             if relevant not in ("0", "1"):
                 raise LabelsError(f"{path}:{number}: relevant must be 0 or 1, not {relevant!r}")
             topics = tuple(t.strip() for t in row[at["topics"]].split(",") if t.strip())
@@ -121,11 +129,22 @@ def load_labelled_days(labels_dir: Path, listings_dir: Path | None = None) -> li
     days = []
     for path in sorted(labels_dir.glob("labels-*.tsv")):
         day = path.stem.removeprefix("labels-")
-        listing = _read_listing(listings_dir / f"{day}.jsonl")
-        reasons = _read_reasons(labels_dir / f"rationale-{day}.tsv")
+        listing_path = listings_dir / f"{day}.jsonl"
+        reasons_path = labels_dir / f"rationale-{day}.tsv"
+        reading = listing_path
+        try:
+            listing = _read_listing(listing_path)
+            reading = reasons_path
+            reasons = _read_reasons(reasons_path)
+            reading = path
+            labels = _read_labels(path, listing)
+        except UnicodeDecodeError:
+            raise LabelsError(f"{reading}: not UTF-8 text") from None
+        except OSError as exc:
+            raise LabelsError(f"{reading}: cannot read it ({exc.strerror})") from None
         papers = tuple(
             LabelledPaper(arxiv_id, *listing[arxiv_id], relevant, topics, reasons.get(arxiv_id, ""))
-            for arxiv_id, relevant, topics in _read_labels(path, listing)
+            for arxiv_id, relevant, topics in labels
         )
         days.append(LabelledDay(day, papers))
     if not days:
@@ -197,6 +216,10 @@ class _Fits:
         kept = [{k: v for k, v in row.items() if documents[k] >= MIN_DOCUMENTS} for row in rows]
         vectorizer = DictVectorizer()
         matrix = vectorizer.fit_transform(kept)
+        if len(set(labels)) < 2:
+            raise LabelsError(
+                "a training fold holds only relevant or only irrelevant papers; label more days"
+            )
         fitted = LogisticRegression(C=c, max_iter=5000)
         fitted.fit(matrix, list(labels))
         weights = {
@@ -235,6 +258,9 @@ def train_model(
 ) -> RelevanceModel:
     if len(days) < 2:
         raise LabelsError("training needs at least two labelled days (one to choose a threshold)")
+    labels = {p.relevant for d in days for p in d.papers}
+    if labels != {True, False}:
+        raise LabelsError("training needs relevant and irrelevant papers among the labels")
     fits = fits or _Fits(vocabulary)
     threshold = _choose_threshold(days, fits)
     weights, intercept = fits.fit(days)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.classify import load_classifier  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.delivery import deliver_due  # noqa: E402
+from bot.digests.delivery import deliver_due  # noqa: E402
 from bot.discord_bot.client import ArxivBot  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
 from bot.store import Store  # noqa: E402

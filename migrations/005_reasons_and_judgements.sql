@@ -1,12 +1,15 @@
 -- 005: why each paper was picked, and an LLM's verdicts on close calls.
--- Why a separate `score`: `relevance` is what decides (digests, search filters), and
--- inside the judge's band it is the judge's verdict. Keeping the offline model's own
--- score lets a re-score or a band change re-apply stored verdicts without paying again.
+-- Why separate columns: `relevance` is what decides (digests, search filters), and
+-- inside the judge's band it follows the judge's verdict. Keeping the offline model's
+-- own score and reason lets a re-score, a band change or turning the judge off and on
+-- re-apply or withdraw stored verdicts without paying again.
 
 ALTER TABLE papers ADD COLUMN score REAL;        -- the offline model's relevance
-ALTER TABLE papers ADD COLUMN reason TEXT;       -- strongest evidence, or the judge's reason
+ALTER TABLE papers ADD COLUMN reason TEXT;       -- the offline model's strongest evidence
+ALTER TABLE papers ADD COLUMN verdict TEXT;      -- 'judge: ...' while a verdict decides
 ALTER TABLE papers ADD COLUMN decided_by TEXT;   -- 'model', 'judge', or 'model; judge failed: ...'
 UPDATE papers SET score = relevance;
+CREATE INDEX papers_judged ON papers (decided_by) WHERE decided_by = 'judge';
 
 CREATE TABLE judgements (
     paper_id           INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,

@@ -228,7 +228,11 @@ def test_bad_labels_name_the_file_and_line_and_write_nothing(
     labels = _labelled_days(tmp_path / "labels")
     first_line = (labels / "2025-06-18.jsonl").read_text().splitlines()[0]
     first = json.loads(first_line)["id"]
-    (labels / broken).write_text(content.format(first=first, first_line=first_line))
+    if isinstance(content, bytes):
+        (labels / broken).write_bytes(content)
+    else:
+        (labels / broken).write_text(content.format(first=first, first_line=first_line))
+    message = message.format(first=first)
     for command in (
         ["train-classifier", "--labels", str(labels), "--output", "model.json"],
         ["evaluate", "--labels", str(labels)],
@@ -245,6 +249,7 @@ def test_missing_or_corrupt_model_file_is_one_line(tmp_path: Path) -> None:
     corrupt.write_text('{"format": 1, "weights": {"t:x": "heavy"}}')
     result = run_bot(["classify"], tmp_path, {"RELEVANCE_MODEL_PATH": str(corrupt)})
     assert result.returncode == 2
+    assert not (tmp_path / "data").exists()  # stopped before the database was created
     assert result.stderr.startswith(f"error: {corrupt}: not a usable relevance model")
     assert len(result.stderr.strip().splitlines()) == 1
     missing = run_bot(["classify"], tmp_path, {"RELEVANCE_MODEL_PATH": str(tmp_path / "no.json")})

@@ -7,7 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from bot.classify import load_classifier
-from bot.digest import digest_for_day, export_markdown, render_terminal
+from bot.digests.export import digest_for_day, export_markdown
+from bot.digests.terminal import render_terminal
 from bot.pipeline import classify_pending
 from bot.store import Store
 from tests.helpers import fixture_papers, make_paper

@@ -17,7 +17,8 @@ from pydantic import SecretStr
 
 from bot.classify import load_classifier
 from bot.config import Settings
-from bot.delivery import deliver_due, plan_digest
+from bot.digests.delivery import deliver_due
+from bot.digests.schedule import plan_digest
 from bot.discord_bot.client import ArxivBot
 from bot.models import OutgoingMessage
 from bot.pipeline import classify_pending
@@ -223,7 +224,7 @@ async def test_paper_shows_one_paper_in_full(running: ArxivBot, fake_discord: Fa
     assert "Dan Liu" in fields["Authors"] and "quantization" in fields["Topics"]
     assert "https://arxiv.org/pdf/2511.08360.pdf" in fields["Links"]
     assert "**TL;DR**" in embed["description"]
-    assert fields["Why picked"].startswith("title: ")  # the model's strongest evidence
+    assert fields["Why"].startswith("title: ")  # the model's strongest evidence
     missing = fake_discord.slash("paper", {"id": "2601.99999"})
     assert "has not seen" in text_of((await answer(fake_discord, missing))[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -260,3 +261,108 @@ async def test_stats_counts_verdicts_and_their_tokens(
     assert f"{run.judged:,} verdicts" in line
     spent = await scored.judgement_spend()
     assert spent[0][1] == run.judged and spent[0][2] > 0 and spent[0][3] > 0
+
+
+async def test_verdicts_come_back_after_a_rescore_with_the_judge_off_and_follow_the_band(
+    scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
+) -> None:
+    await judge_pending(scored, judge_settings, judge)
+    requests = len(fake_openai.requests)
+    judged = {i: p for i, p in (await papers_by_id(scored)).items() if p.decided_by == "judge"}
+    assert judged
+    # A model upgrade re-scores everything while the judge is off: the offline model decides.
+    classifier = load_classifier()
+    await scored.save_classifications(
+        [(p.arxiv_id, classifier.classify_paper(p)) for p in fixture_papers(DAY)], "v2"
+    )
+    for arxiv_id in judged:
+        assert (await scored.get_paper(arxiv_id)).decided_by == "model"
+    # The judge on again: its stored verdicts decide again, without a single new request.
+    await judge_pending(scored, judge_settings, judge)
+    assert len(fake_openai.requests) == requests
+    for arxiv_id, before in judged.items():
+        now = await scored.get_paper(arxiv_id)
+        assert now.decided_by == "judge" and now.relevance == before.relevance
+
+    # A narrower band: verdicts outside it stop deciding, and the papers are re-scored.
+    narrow = judge_settings.model_copy(update={"judge_band_low": 0.45, "judge_band_high": 0.55})
+    narrow_judge = RelevanceJudge(narrow)
+    try:
+        await judge_pending(scored, narrow, narrow_judge)
+    finally:
+        await narrow_judge.close()
+    await classify_pending(scored, classifier, narrow_judge.scope)
+    for arxiv_id in judged:
+        paper = await scored.get_paper(arxiv_id)
+        if not 0.45 <= paper.score <= 0.55:
+            assert paper.decided_by == "model" and paper.relevance == paper.score
+            assert not paper.reason.startswith("judge: ")
+
+
+async def test_a_verdict_decides_whatever_threshold_or_min_score_inside_the_band(
+    scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
+) -> None:
+    before = await papers_by_id(scored)
+    fake_openai.verdict_for = flip_offline_decision(before)
+    await judge_pending(scored, judge_settings, judge)
+    low, high = judge_settings.judge_band_low, judge_settings.judge_band_high
+    decided = [p for p in (await papers_by_id(scored)).values() if p.decided_by == "judge"]
+    assert decided
+    for paper in decided:
+        relevant = before[paper.arxiv_id].score < 0.5  # what the flipping judge said
+        assert paper.relevance > high if relevant else paper.relevance < low
+
+
+async def test_two_judges_at_once_never_pay_twice(
+    scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    other_store = await Store.open(judge_settings.database_path)
+    first, second = RelevanceJudge(judge_settings), RelevanceJudge(judge_settings)
+    try:
+        runs = await asyncio.gather(
+            judge_pending(scored, judge_settings, first),
+            judge_pending(other_store, judge_settings, second),
+        )
+    finally:
+        await first.close()
+        await second.close()
+        await other_store.close()
+    asked = [i for request in fake_openai.verdict_requests() for i in request]
+    assert asked and len(asked) == len(set(asked))
+    assert sum(r.judged for r in runs) == len(asked)
+
+
+async def test_one_malformed_verdict_costs_only_its_paper_and_three_failures_end_it(
+    scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    two = judge_settings.model_copy(update={"judge_max_per_poll": 2, "judge_batch_size": 2})
+    first, second = await scored.papers_to_judge(RelevanceJudge(two).scope, 2)
+    answer = {
+        "papers": [
+            {"id": first.arxiv_id, "relevant": "perhaps", "topics": [], "reason": "?"},
+            {"id": second.arxiv_id, "relevant": False, "topics": [], "reason": "x" * 900},
+        ]
+    }
+    client = RelevanceJudge(two)
+    try:
+        fake_openai.reply_next(Reply(content=json.dumps(answer)))
+        run = await judge_pending(scored, two, client)
+        assert run.judged == 1 and run.failed == 1
+        kept = await scored.get_paper(second.arxiv_id)
+        assert kept.decided_by == "judge" and len(kept.reason) <= len("judge: ") + 300
+        failed = await scored.get_paper(first.arxiv_id)
+        assert failed.decided_by.startswith("model; judge failed")
+        # Two more failed attempts, and the paper is left to the offline model for good.
+        one = one_at_a_time(judge_settings)
+        for _ in range(2):
+            fake_openai.reply_next(Reply(status=500), Reply(status=500))
+            await judge_pending(scored, one, client)
+        asked = len(fake_openai.requests)
+        assert first.arxiv_id not in [
+            p.arxiv_id for p in await scored.papers_to_judge(client.scope, 500)
+        ]
+        await judge_pending(scored, one, client)
+        assert fake_openai.verdict_requests()[-1] != [first.arxiv_id]
+        assert len(fake_openai.requests) == asked + 1
+    finally:
+        await client.close()

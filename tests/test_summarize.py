@@ -10,7 +10,8 @@ import pytest
 
 from bot.classify import load_classifier
 from bot.config import Settings
-from bot.digest import digest_for_day, render_terminal
+from bot.digests.export import digest_for_day
+from bot.digests.terminal import render_terminal
 from bot.models import SummarySource
 from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
@@ -229,7 +230,7 @@ def test_answers_in_a_code_fence_with_bullet_marks_are_cleaned() -> None:
 async def test_markdown_export_shows_summary_bullets(
     relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, tmp_path
 ) -> None:
-    from bot.digest import export_markdown
+    from bot.digests.export import export_markdown
 
     await summarize_pending(relevant_store, llm_settings, summarizer)
     out = tmp_path / "papers.md"

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.classify import Classifier
 from bot.config import DISCORD_API_URL, Settings
-from bot.delivery import ChannelForbidden, ChannelGone, deliver_due, resume_unfinished
+from bot.digests.delivery import ChannelForbidden, ChannelGone, deliver_due, resume_unfinished
 from bot.discord_bot.views import NO_MENTIONS, SummaryButton, digest_view, embeds_of
 from bot.judge import RelevanceJudge
 from bot.models import OutgoingMessage

@@ -13,10 +13,11 @@ from discord.ext import commands
 
 from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
-from bot.delivery import clip, deliver_subscription, escape, render_digest
-from bot.digest import explain, first_authors
-from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of, summary_text
-from bot.models import Paper, PollOutcome, SearchQuery, SubscriptionStatus
+from bot.digests.delivery import deliver_subscription
+from bot.digests.render import clip, escape, paper_card, poll_outcome, search_line
+from bot.digests.schedule import preview_digest
+from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
+from bot.models import SearchQuery, SubscriptionStatus
 from bot.search import SearchError, search_papers
 from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
 
@@ -62,15 +63,6 @@ def _require_manage_channels(interaction: discord.Interaction) -> None:
     # check again here.
     if not interaction.permissions.manage_channels:
         raise UserError("You need the Manage Channels permission to change digests.")
-
-
-def _search_line(number: int, paper: Paper) -> str:
-    topics = " ".join(f"`{t}`" for t in paper.topics)
-    return (
-        f"**{number}.** [{escape(clip(paper.title, 180))}](<{paper.abs_url}>)\n"
-        f"{escape(first_authors(paper))} · {paper.announced.isoformat()}"
-        + (f" · {topics}" if topics else "")
-    )
 
 
 class Papers(commands.Cog):
@@ -120,7 +112,7 @@ class Papers(commands.Cog):
             if result.mode == "any-term":
                 lines[0] += " (no paper has every word; these have some)"
             first = page * PAGE_SIZE
-            lines += [_search_line(first + i + 1, p) for i, p in enumerate(papers)]
+            lines += [search_line(first + i + 1, p) for i, p in enumerate(papers)]
             return clip("\n".join(lines), 2000), len(result.papers) > PAGE_SIZE
 
         text, has_next = await render(0)
@@ -138,28 +130,7 @@ class Papers(commands.Cog):
         paper = await self.bot.store.get_paper(parsed[0])
         if paper is None:
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
-        embed = discord.Embed(
-            title=clip(escape(paper.title), 256),
-            url=paper.abs_url,
-            colour=0xB31B1B,
-            description=summary_text(paper).split("\n", 1)[1][:4000],
-        )
-        embed.add_field(
-            name="Authors", value=clip(escape(", ".join(paper.authors)), 1024), inline=False
-        )
-        embed.add_field(name="Categories", value=" ".join(paper.categories) or "-")
-        embed.add_field(name="Listed", value=paper.announced.isoformat())
-        embed.add_field(name="Version", value=f"v{paper.version} · {paper.updated:%Y-%m-%d}")
-        embed.add_field(name="Topics", value=", ".join(paper.topics) or "-")
-        embed.add_field(name="Relevance", value=f"{paper.relevance or 0:.2f}")
-        if paper.reason:
-            picked = (paper.relevance or 0) >= self.bot.settings.relevance_threshold
-            embed.add_field(
-                name="Why picked" if picked else "Why not picked",
-                value=clip(escape(explain(paper)), 1024),
-                inline=False,
-            )
-        embed.add_field(name="Links", value=f"[abs]({paper.abs_url}) · [pdf]({paper.pdf_url})")
+        embed = discord.Embed.from_dict(paper_card(paper))  # type: ignore[arg-type]
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -184,13 +155,7 @@ class Papers(commands.Cog):
         if not polls:
             lines.append("none yet")
         for poll in polls:
-            what = {
-                PollOutcome.OK: f"ok, {poll.counts.new} new, {poll.counts.updated} updated",
-                PollOutcome.NOTHING: "ok, nothing new announced",
-                PollOutcome.FAILED: f"failed: {poll.reason}",
-                PollOutcome.RUNNING: "running",
-            }[poll.outcome]
-            lines.append(f"<t:{int(poll.started_at.timestamp())}:R> · {escape(what)}")
+            lines.append(f"<t:{int(poll.started_at.timestamp())}:R> · {escape(poll_outcome(poll))}")
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription and subscription.status is SubscriptionStatus.ACTIVE:
             lines.append(f"**Next digest here:** <t:{int(subscription.next_due_at.timestamp())}:f>")
@@ -314,11 +279,10 @@ class Subscriptions(commands.Cog):
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription is None or subscription.status is SubscriptionStatus.DELETED:
             raise UserError("This channel has no digest. `/subscribe` sets one up.")
-        papers = await store.digest_candidates(subscription, self.bot.settings.relevance_threshold)
-        if not papers:
+        messages = await preview_digest(store, self.bot.settings, subscription)
+        if not messages:
             await reply(interaction, "Nothing new for this channel since its last digest.")
             return
-        messages = render_digest(papers, self.bot.settings.digest_max_papers, subscription.topics)
         first = messages[0]
         more = f"\n-# Preview of message 1 of {len(messages)}." if len(messages) > 1 else ""
         await interaction.response.send_message(

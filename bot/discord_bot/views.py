@@ -8,26 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.delivery import clip, escape
-from bot.models import OutgoingMessage, Paper, SummarySource
-from bot.summarize import display_summary
+from bot.digests.render import summary_text
+from bot.models import OutgoingMessage
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import ArxivBot
 
 NO_MENTIONS = discord.AllowedMentions.none()
-
-
-def summary_text(paper: Paper) -> str:
-    summary = display_summary(paper)
-    lines = [f"**{escape(clip(paper.title, 250))}**", f"**TL;DR** {escape(summary.tldr)}"]
-    lines += [f"• {escape(b)}" for b in summary.bullets]
-    if summary.source is SummarySource.EXTRACTIVE:
-        lines.append("-# Sentences picked from the abstract; no AI summary yet.")
-    else:
-        lines.append(f"-# Summary by {escape(summary.model or 'the model')}.")
-    lines.append(f"<{paper.abs_url}> · <{paper.pdf_url}>")
-    return clip("\n".join(lines), 2000)
 
 
 class SummaryButton(

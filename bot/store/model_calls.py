@@ -21,6 +21,10 @@ _CLAIM_TABLES = {
 }
 
 
+# A paper whose verdict failed this often keeps its offline decision; no more attempts.
+JUDGE_ATTEMPTS = 3
+
+
 class ModelCallStore(StoreBase):
     async def papers_needing_summary(
         self, threshold: float, model: str, prompt_version: str, limit: int
@@ -179,7 +183,8 @@ class ModelCallStore(StoreBase):
             " AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.paper_id = p.id"
             "   AND j.model = ? AND j.prompt_version = ?)"
             " AND NOT EXISTS (SELECT 1 FROM judgement_claims c WHERE c.paper_id = p.id"
-            "   AND c.model = ? AND c.prompt_version = ? AND c.claimed_until > ?)"
+            "   AND c.model = ? AND c.prompt_version = ?"
+            "   AND (c.claimed_until > ? OR c.attempts >= ?))"
             " ORDER BY p.announced DESC, abs(p.score - 0.5), p.arxiv_id LIMIT ?",
             (
                 judge.low,
@@ -189,10 +194,17 @@ class ModelCallStore(StoreBase):
                 judge.model,
                 judge.prompt_version,
                 now_iso(),
+                JUDGE_ATTEMPTS,
                 limit,
             ),
         ) as cur:
             return [paper_from_row(row) for row in await cur.fetchall()]
+
+    async def sync_judgements(self, judge: JudgeScope) -> None:
+        """Make stored verdicts decide for every paper they cover now, and only those:
+        after a re-score with the judge off, or a change of band or model."""
+        async with self._transaction() as conn:
+            await apply_judgements(conn, judge)
 
     async def save_judgements(self, judgements: Sequence[Judgement], judge: JudgeScope) -> None:
         """Store verdicts (paid for once), end their claims and let them decide."""

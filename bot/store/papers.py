@@ -118,7 +118,8 @@ class PaperStore(StoreBase):
         rows = list(results)
         async with self._transaction() as conn:
             await conn.executemany(
-                "UPDATE papers SET score = ?, relevance = ?, reason = ?, decided_by = 'model',"
+                "UPDATE papers SET score = ?, relevance = ?, reason = ?, verdict = NULL,"
+                " decided_by = 'model',"
                 " classifier = ? WHERE arxiv_id = ?",
                 [(c.relevance, c.relevance, c.reason, classifier, i) for i, c in rows],
             )
@@ -187,34 +188,56 @@ async def replace_topics(
 
 
 async def apply_judgements(
-    conn: aiosqlite.Connection, judge: JudgeScope, arxiv_ids: Sequence[str]
+    conn: aiosqlite.Connection, judge: JudgeScope, arxiv_ids: Sequence[str] | None = None
 ) -> None:
-    """Inside the band, the judge's verdict decides: a relevant verdict maps the offline
-    score into [0.5, 1), an irrelevant one into [0, 0.5), keeping the order within each.
-    A relevant verdict's topics replace the vocabulary's when it names any."""
-    for start in range(0, len(arxiv_ids), 500):
-        chunk = list(arxiv_ids[start : start + 500])
-        scope = (
-            "j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
-            f" AND p.score BETWEEN ? AND ? AND p.arxiv_id IN ({','.join('?' * len(chunk))})"
+    """Let this scope's stored verdicts decide inside the band, for the given papers (all
+    when None): a relevant verdict maps into (high, 1], an irrelevant one into [0, low),
+    keeping the offline order within each, so any threshold or min_score inside the band
+    follows the verdict. A relevant verdict's topics replace the vocabulary's when it
+    names any. Papers a verdict decided that it no longer covers (outside the band, or
+    another model's) go back to the offline decision."""
+    span = judge.high - judge.low
+    chunks = (
+        [None]
+        if arxiv_ids is None
+        else [list(arxiv_ids[i : i + 500]) for i in range(0, len(arxiv_ids), 500)]
+    )
+    for chunk in chunks:
+        only = "" if chunk is None else f" AND p.arxiv_id IN ({','.join('?' * len(chunk))})"
+        ids = [] if chunk is None else chunk
+        covered = (
+            "SELECT 1 FROM judgements j WHERE j.paper_id = p.id AND j.model = ?"
+            " AND j.prompt_version = ? AND p.score BETWEEN ? AND ?"
         )
-        params = [judge.model, judge.prompt_version, judge.low, judge.high, *chunk]
+        scope = [judge.model, judge.prompt_version, judge.low, judge.high]
         await conn.execute(
-            "UPDATE papers AS p SET decided_by = 'judge', reason = 'judge: ' || j.reason,"
-            " relevance = CASE WHEN j.relevant THEN 0.5 + p.score / 2 ELSE p.score / 2 END"
-            f" FROM judgements j WHERE {scope}",
-            params,
+            # classifier = NULL: the next classification pass restores the model's topics.
+            "UPDATE papers AS p SET relevance = p.score, verdict = NULL, decided_by = 'model',"
+            " classifier = NULL"
+            f" WHERE p.decided_by = 'judge' AND NOT EXISTS ({covered}){only}",
+            [*scope, *ids],
+        )
+        await conn.execute(
+            "UPDATE papers AS p SET decided_by = 'judge', verdict = 'judge: ' || j.reason,"
+            " relevance = CASE WHEN j.relevant"
+            "   THEN ? + (1 - ?) * (1 + (p.score - ?) / ?) / 2"
+            "   ELSE ? * (p.score - ?) / ? / 2 END"
+            " FROM judgements j WHERE j.paper_id = p.id AND j.model = ?"
+            f" AND j.prompt_version = ? AND p.score BETWEEN ? AND ?{only}",
+            [judge.high, judge.high, judge.low, span, judge.low, judge.low, span, *scope, *ids],
         )
         with_topics = (
             "SELECT j.paper_id, j.topics FROM judgements j, papers p"
-            f" WHERE {scope} AND j.relevant AND json_array_length(j.topics) > 0"
+            " WHERE j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
+            f" AND p.score BETWEEN ? AND ?{only}"
+            " AND j.relevant AND json_array_length(j.topics) > 0"
         )
         await conn.execute(
             f"DELETE FROM paper_topics WHERE paper_id IN (SELECT paper_id FROM ({with_topics}))",
-            params,
+            [*scope, *ids],
         )
         await conn.execute(
             "INSERT OR IGNORE INTO paper_topics (topic, paper_id)"
             f" SELECT t.value, q.paper_id FROM ({with_topics}) q, json_each(q.topics) t",
-            params,
+            [*scope, *ids],
         )

@@ -32,7 +32,7 @@ PAPER_COLUMNS = """
     (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
     (SELECT json_array(s.tldr, json(s.bullets), s.model, s.prompt_version) FROM summaries s
       WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary,
-    p.reason, p.decided_by, p.score
+    coalesce(p.verdict, p.reason), p.decided_by, p.score
 """
 
 

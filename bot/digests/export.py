@@ -1,22 +1,21 @@
-"""Digests: which relevant papers a day brought, rendered for a terminal or as the curated list.
+"""The archive in the format of the hand-curated list this product grew from.
 
-The Markdown export keeps the format of the hand-curated list "Daily arXiv papers
-about efficiency" this product grew from, so readers of the list find it unchanged.
+The Markdown export keeps the format of "Daily arXiv papers about efficiency": a
+heading per day, linked titles, the summary behind "Summary", so readers of the list
+find it unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
-import textwrap
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot.models import DigestDay, Paper, SummarySource
+from bot.models import DigestDay, Paper
 from bot.store import Store
-from bot.summarize import display_summary
 
 MARKDOWN_HEADER = """# Daily arXiv papers about efficiency
 
@@ -36,64 +35,6 @@ async def digest_for_day(store: Store, day: date, threshold: float) -> DigestDay
 async def latest_listing_day(store: Store) -> date | None:
     span = await store.listing_days()
     return span[1] if span else None
-
-
-def first_authors(paper: Paper, count: int = 3) -> str:
-    names = list(paper.authors[:count])
-    if len(paper.authors) > count:
-        names.append("et al.")
-    return ", ".join(names)
-
-
-def explain(paper: Paper) -> str:
-    """Why the paper was picked (or not): its strongest evidence, or the judge's words,
-    and whether the judge was asked but could not decide."""
-    if not paper.reason:
-        return ""
-    if (paper.decided_by or "").startswith("model; judge failed"):
-        return f"{paper.reason} (the judge could not decide; the offline model did)"
-    return paper.reason
-
-
-def render_terminal(digest: DigestDay, width: int = 100, explain_picks: bool = False) -> str:
-    heading = f"{digest.day:%A, %B} {digest.day.day}, {digest.day:%Y}"
-    if not digest.papers:
-        return f"{heading}\nNo relevant papers for this day.\n"
-    topics = sorted({t for p in digest.papers for t in p.topics})
-    lines = [
-        f"{heading}: {len(digest.papers)} paper{'s' * (len(digest.papers) != 1)}"
-        + (f" ({', '.join(topics)})" if topics else ""),
-        "",
-    ]
-    for rank, paper in enumerate(digest.papers, 1):
-        lines.append(f"{rank:>2}. {paper.title}")
-        indent = " " * 4
-        details = [first_authors(paper), paper.abs_url]
-        if paper.topics:
-            details.insert(1, ", ".join(paper.topics))
-        lines.append(indent + " | ".join(details))
-        lines.append(indent + f"relevance {paper.relevance:.2f}")
-        if explain_picks and paper.reason:
-            lines.extend(
-                textwrap.wrap(
-                    f"why: {explain(paper)}", width, initial_indent=indent, subsequent_indent=indent
-                )
-            )
-        summary = display_summary(paper)
-        label = "TL;DR" if summary.source is SummarySource.MODEL else "TL;DR (from the abstract)"
-        lines.extend(
-            textwrap.wrap(
-                f"{label}: {summary.tldr}", width, initial_indent=indent, subsequent_indent=indent
-            )
-        )
-        for bullet in summary.bullets:
-            lines.extend(
-                textwrap.wrap(
-                    bullet, width, initial_indent=indent + "- ", subsequent_indent=indent + "  "
-                )
-            )
-        lines.append("")
-    return "\n".join(lines)
 
 
 def _markdown_link_text(title: str) -> str:

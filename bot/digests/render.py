@@ -1,0 +1,215 @@
+"""Every way the bot shows a paper or a digest, as plain data within Discord's limits.
+
+Digest messages, the search result line, the /paper card, the summary a button
+reveals: strings, embed dicts and `OutgoingMessage`s. The Discord layer only turns
+them into discord.py objects; nothing here imports discord.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+
+from bot.models import OutgoingMessage, Paper, Poll, PollOutcome, SummaryButton, SummarySource
+from bot.summarize import display_summary
+
+# Discord's limits, with a margin.
+CONTENT_LIMIT = 2000
+
+EMBEDS_PER_MESSAGE = 10
+
+EMBED_CHARS_PER_MESSAGE = 5800
+
+EMBED_TITLE_LIMIT = 256
+
+EMBED_DESCRIPTION_LIMIT = 4096
+
+EMBED_COLOUR = 0xB31B1B  # arXiv red
+FIELD_LIMIT = 1024
+
+
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]#])")
+
+
+def escape(text: str) -> str:
+    """Untrusted text (titles, authors, summaries) shown literally: no formatting, no
+    masked links, no mentions. Allowed mentions are off for every post as well."""
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return text.replace("@", "@\u200b").replace("<", "<\u200b")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def first_authors(paper: Paper, count: int = 3) -> str:
+    names = list(paper.authors[:count])
+    if len(paper.authors) > count:
+        names.append("et al.")
+    return ", ".join(names)
+
+
+def explain(paper: Paper) -> str:
+    """Why the paper was picked (or not): its strongest evidence, or the judge's words,
+    and whether the judge was asked but could not decide."""
+    if not paper.reason:
+        return ""
+    if (paper.decided_by or "").startswith("model; judge failed"):
+        return f"{paper.reason} (the judge could not decide; the offline model did)"
+    return paper.reason
+
+
+def _day_label(days: Sequence[date]) -> str:
+    first, last = min(days), max(days)
+    if first == last:
+        return f"{last:%A, %B} {last.day}, {last:%Y}"
+    return f"{first:%B} {first.day} – {last:%B} {last.day}, {last:%Y}"
+
+
+def paper_embed(paper: Paper, number: int) -> dict:
+    topics = " ".join(f"`{t}`" for t in paper.topics)
+    lines = [escape(first_authors(paper))]
+    if topics:
+        lines.append(topics)
+    if paper.reason:
+        lines.append(f"Why: {escape(explain(paper))}")
+    description = "\n".join(lines)
+    return {
+        "title": clip(f"{number}. {escape(paper.title)}", EMBED_TITLE_LIMIT),
+        "url": paper.abs_url,
+        "description": clip(description, EMBED_DESCRIPTION_LIMIT),
+        "color": EMBED_COLOUR,
+    }
+
+
+def _embed_chars(embed: dict) -> int:
+    return len(embed.get("title", "")) + len(embed.get("description", ""))
+
+
+def render_digest(
+    papers: Sequence[Paper], max_papers: int, topics_filter: Sequence[str] = ()
+) -> list[OutgoingMessage]:
+    """A header, then one embed and one Summary button per paper, split into messages
+    of at most 10 embeds and ~6,000 embed characters; a last line for papers beyond
+    `max_papers`."""
+    shown, more = list(papers[:max_papers]), len(papers) - max_papers
+    counts = Counter(t for p in papers for t in p.topics)
+    topic_line = ", ".join(f"{t} ({n})" for t, n in counts.most_common())
+    header = (
+        f"**arXiv efficiency digest · {_day_label([p.announced for p in papers])}**\n"
+        f"{len(papers)} new paper{'s' * (len(papers) != 1)}"
+        + (f" · {topic_line}" if topic_line else "")
+        + "\nClick a paper's **Summary** button to reveal its summary."
+    )
+    chunks: list[list[tuple[dict, SummaryButton]]] = [[]]
+    size = 0
+    for number, paper in enumerate(shown, 1):
+        embed = paper_embed(paper, number)
+        if (
+            len(chunks[-1]) == EMBEDS_PER_MESSAGE
+            or size + _embed_chars(embed) > EMBED_CHARS_PER_MESSAGE
+        ):
+            chunks.append([])
+            size = 0
+        chunks[-1].append((embed, SummaryButton(f"Summary {number}", paper.arxiv_id)))
+        size += _embed_chars(embed)
+    messages = []
+    for index, chunk in enumerate(chunks):
+        content = clip(header, CONTENT_LIMIT) if index == 0 else f"({index + 1}/{len(chunks)})"
+        messages.append(
+            OutgoingMessage(
+                content=content,
+                embeds=tuple(e for e, _ in chunk),
+                buttons=tuple(b for _, b in chunk),
+            )
+        )
+    if more > 0:
+        since = min(p.announced for p in papers).isoformat()
+        topic_hint = f" topic:{topics_filter[0]}" if len(topics_filter) == 1 else ""
+        line = (
+            f"…and {more} more relevant paper{'s' * (more != 1)}: "
+            f"`/search{topic_hint} since:{since}` lists them."
+        )
+        last = messages[-1]
+        content = clip(last.content, CONTENT_LIMIT - len(line) - 1) + "\n" + line
+        messages[-1] = OutgoingMessage(content, last.embeds, last.buttons)
+    return messages
+
+
+def render_note(kind: str, reasons: Sequence[str] = ()) -> OutgoingMessage:
+    if kind == "arxiv-down":
+        why = f" ({escape(reasons[-1])})" if reasons else ""
+        return OutgoingMessage(
+            "**arXiv efficiency digest** · arXiv could not be reached since the last digest"
+            f"{why}. The next digest will catch up on everything missed."
+        )
+    return OutgoingMessage("**arXiv efficiency digest** · No new papers today.")
+
+
+def search_line(number: int, paper: Paper) -> str:
+    topics = " ".join(f"`{t}`" for t in paper.topics)
+    return (
+        f"**{number}.** [{escape(clip(paper.title, 180))}](<{paper.abs_url}>)\n"
+        f"{escape(first_authors(paper))} · {paper.announced.isoformat()}"
+        + (f" · {topics}" if topics else "")
+    )
+
+
+def summary_text(paper: Paper) -> str:
+    summary = display_summary(paper)
+    lines = [f"**{escape(clip(paper.title, 250))}**", f"**TL;DR** {escape(summary.tldr)}"]
+    lines += [f"• {escape(b)}" for b in summary.bullets]
+    if summary.source is SummarySource.EXTRACTIVE:
+        lines.append("-# Sentences picked from the abstract; no AI summary yet.")
+    else:
+        lines.append(f"-# Summary by {escape(summary.model or 'the model')}.")
+    lines.append(f"<{paper.abs_url}> · <{paper.pdf_url}>")
+    return clip("\n".join(lines), 2000)
+
+
+def paper_card(paper: Paper) -> dict:
+    """/paper: one paper in full, as an embed dict."""
+    fields = [
+        ("Authors", clip(escape(", ".join(paper.authors)), FIELD_LIMIT), False),
+        ("Categories", " ".join(paper.categories) or "-", True),
+        ("Listed", paper.announced.isoformat(), True),
+        ("Version", f"v{paper.version} · {paper.updated:%Y-%m-%d}", True),
+        ("Topics", ", ".join(paper.topics) or "-", True),
+        ("Relevance", f"{paper.relevance or 0:.2f}", True),
+    ]
+    if paper.reason:  # evidence for the model's decision; "against: ..." when it said no
+        fields.append(("Why", clip(escape(explain(paper)), FIELD_LIMIT), False))
+    fields.append(("Links", f"[abs]({paper.abs_url}) · [pdf]({paper.pdf_url})", True))
+    return {
+        "title": clip(escape(paper.title), EMBED_TITLE_LIMIT),
+        "url": paper.abs_url,
+        "color": EMBED_COLOUR,
+        "description": summary_text(paper).split("\n", 1)[1][:EMBED_DESCRIPTION_LIMIT],
+        "fields": [{"name": n, "value": v, "inline": i} for n, v, i in fields],
+    }
+
+
+def poll_outcome(poll: Poll) -> str:
+    """What a poll found, in a few words (/status)."""
+    return {
+        PollOutcome.OK: f"ok, {poll.counts.new} new, {poll.counts.updated} updated",
+        PollOutcome.NOTHING: "ok, nothing new announced",
+        PollOutcome.FAILED: f"failed: {poll.reason}",
+        PollOutcome.RUNNING: "running",
+    }[poll.outcome]
+
+
+def poll_record(poll: Poll) -> str:
+    """A poll in full, one line (`python -m bot status`)."""
+    started = poll.started_at.strftime("%Y-%m-%d %H:%M")
+    took = ""
+    if poll.finished_at:
+        took = f" in {(poll.finished_at - poll.started_at).total_seconds():.0f}s"
+    c = poll.counts
+    line = (
+        f"#{poll.id} {started} UTC{took}: {poll.outcome.value}, {poll.requests} requests, "
+        f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged"
+    )
+    return line + (f" ({poll.reason})" if poll.reason else "")

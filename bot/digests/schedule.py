@@ -1,0 +1,64 @@
+"""When a channel's digest is due, and what it holds: planning and preview."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+
+from bot.config import Settings
+from bot.digests.render import render_digest, render_note
+from bot.models import OutgoingMessage, PollOutcome, Subscription
+from bot.store import Store
+
+log = logging.getLogger("bot.digests")
+
+
+def next_due(digest_time: str, after: datetime) -> datetime:
+    """The next moment at `digest_time` (HH:MM UTC) strictly after `after`."""
+    hour, minute = (int(part) for part in digest_time.split(":"))
+    candidate = datetime.combine(after.astimezone(UTC).date(), time(hour, minute), tzinfo=UTC)
+    return candidate if candidate > after else candidate + timedelta(days=1)
+
+
+async def plan_digest(
+    store: Store, settings: Settings, subscription: Subscription, now: datetime, scheduled: bool
+) -> int | None:
+    """Record the digest a subscription is due (papers, or a note), or nothing when there is
+    nothing to say. A scheduled digest also moves the subscription to its next day."""
+    following = next_due(subscription.digest_time, now) if scheduled else None
+    papers = await store.digest_candidates(subscription, settings.relevance_threshold)
+    if papers:
+        messages = render_digest(papers, settings.digest_max_papers, subscription.topics)
+        digest_id = await store.record_digest(
+            subscription.id, "papers", papers, messages, following
+        )
+        log.info(
+            "digest planned subscription=%d channel=%s papers=%d messages=%d",
+            subscription.id,
+            subscription.channel_id,
+            len(papers),
+            len(messages),
+        )
+        return digest_id
+    since = subscription.last_digest_at or now - timedelta(days=1)
+    polls = await store.poll_outcomes_since(since)
+    if polls and all(p.outcome is PollOutcome.FAILED for p in polls):
+        note = render_note("arxiv-down", [p.reason or "" for p in polls])
+        return await store.record_digest(subscription.id, "arxiv-down", [], [note], following)
+    if subscription.post_empty:
+        return await store.record_digest(
+            subscription.id, "empty", [], [render_note("empty")], following
+        )
+    if following:
+        await store.postpone_subscription(subscription.id, following)
+    return None
+
+
+async def preview_digest(
+    store: Store, settings: Settings, subscription: Subscription
+) -> list[OutgoingMessage]:
+    """The messages the channel's next digest would post now; nothing is recorded."""
+    papers = await store.digest_candidates(subscription, settings.relevance_threshold)
+    if not papers:
+        return []
+    return render_digest(papers, settings.digest_max_papers, subscription.topics)

@@ -35,6 +35,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.digests.delivery import DELIVERY_CONCURRENCY, deliver_due  # noqa: E402
 from bot.discord_bot.client import ArxivBot  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
+from bot.service import Service  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.subscriptions import subscribe  # noqa: E402
 from tests.fake_discord import GUILD_ID, FakeDiscord, text_channel  # noqa: E402
@@ -59,14 +60,14 @@ async def deliver_to(channels: int, latency: float, concurrency: int) -> dict:
     await store.upsert_papers(fixture_papers("2025-11-12"))
     await classify_pending(store, load_classifier())
     for channel_id in ids:
-        await subscribe(store, settings, GUILD_ID, channel_id)
-    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
+        await subscribe(store, settings.digests, GUILD_ID, channel_id)
+    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start("bench-token"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
     began = time.perf_counter()
     posted = await deliver_due(
         store,
-        settings,
+        settings.digests,
         bot.sender,
         datetime.now(UTC) + timedelta(days=1, minutes=1),
         concurrency=concurrency,

@@ -94,7 +94,7 @@ async def bench_judge() -> dict:
         openai_model="fake-judge",
     )
     try:
-        measured = await measure_judge(settings, results)
+        measured = await measure_judge(settings.llm, settings.judge, results)
     finally:
         server.stop()
     for line in measured.lines():

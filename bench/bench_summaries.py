@@ -38,9 +38,9 @@ async def summarize_all(settings: Settings, folder: Path, name: str) -> tuple[in
     store = await Store.open(folder / f"{name}.db")
     await store.upsert_papers([p for day in DAYS for p in fixture_papers(day)])
     await classify_pending(store, load_classifier())
-    summarizer = Summarizer(settings)
+    summarizer = Summarizer(settings.llm)
     began = time.perf_counter()
-    run = await summarize_pending(store, settings, summarizer)
+    run = await summarize_pending(store, settings.summaries, summarizer)
     elapsed = time.perf_counter() - began
     await summarizer.close()
     return run.summarized, elapsed, store
@@ -66,8 +66,8 @@ async def main() -> None:
     requests_before = len(server.requests)
     count, elapsed, store = await summarize_all(base, folder, "concurrent")
     calls_first = len(server.requests) - requests_before
-    summarizer = Summarizer(base)
-    again = await summarize_pending(store, base, summarizer)
+    summarizer = Summarizer(base.llm)
+    again = await summarize_pending(store, base.summaries, summarizer)
     await summarizer.close()
     calls_second = len(server.requests) - requests_before - calls_first
     spend = await store.summary_spend()

@@ -122,12 +122,13 @@ def _print_progress(progress: PollProgress) -> None:
 
 async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     from bot.discord_bot.client import ArxivBot
+    from bot.service import Service
 
     assert settings.discord_token is not None
     classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
-    summarizer = Summarizer(settings) if settings.openai_api_key else None
+    summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
     judge = open_judge(settings)
-    bot = ArxivBot(settings, store, classifier, summarizer, judge)
+    bot = ArxivBot(settings, store, Service(store, settings, classifier, summarizer, judge))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -167,7 +168,7 @@ async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace)
 
 async def cmd_fetch(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
-    summarizer = Summarizer(settings) if settings.openai_api_key else None
+    summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
     judge = open_judge(settings)
     print("Polling arXiv...", file=sys.stderr, flush=True)
     try:
@@ -283,7 +284,7 @@ async def cmd_classify(store: Store, settings: Settings, args: argparse.Namespac
         count = await classify_pending(store, classifier, judge.scope if judge else None)
         print(f"Classified {count} papers with {classifier.version}.")
         if judge:
-            run = await judge_pending(store, settings, judge)
+            run = await judge_pending(store, settings.judge, judge)
             print(f"Judged {run.judged} close calls ({run.failed} without a verdict).")
     finally:
         if judge:
@@ -345,7 +346,7 @@ async def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
                 kind = "missed" if paper.relevant else "wrong pick"
                 print(f"{result.day} {kind} {score:.2f} {paper.arxiv_id} {paper.title[:90]}")
     if args.judge:
-        for line in (await measure_judge(settings, results)).lines():
+        for line in (await measure_judge(settings.llm, settings.judge, results)).lines():
             print(line)
     return 0
 

@@ -1,4 +1,5 @@
-"""arXiv identifiers: split versions off and recognise ids inside URLs or user text."""
+"""arXiv identifiers and category names: split versions off, recognise ids inside URLs or
+user text, and tell a category (cs.LG, stat.ML, hep-th) from anything else."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ _ID = re.compile(
     rf"(?P<id>{_NEW_STYLE}|{_OLD_STYLE})(?:v(?P<version>\d+))?(?:\.pdf)?/?$",
     re.IGNORECASE,
 )
+
+
+_CATEGORY = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
+
+
+def is_category(text: str) -> bool:
+    """An arXiv category name like cs.LG; MSC/ACM class strings and free text are not."""
+    return bool(_CATEGORY.match(text))
 
 
 def split_version(short_id: str) -> tuple[str, int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -14,7 +15,56 @@ ARXIV_QUERY_URL = "https://export.arxiv.org/api/query"
 DISCORD_API_URL = "https://discord.com/api/v10"
 
 
+@dataclass(frozen=True, slots=True)
+class ArxivSettings:
+    api_url: str
+    categories: tuple[str, ...]
+    lookback_days: int
+    delay_seconds: float
+    page_size: int
+    timeout_seconds: float
+    retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """The OpenAI-compatible chat model behind summaries and relevance verdicts."""
+
+    api_key: SecretStr | None
+    base_url: str | None
+    model: str
+    timeout_seconds: float
+    max_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SummarySettings:
+    relevance_threshold: float
+    concurrency: int
+    max_per_poll: int
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeSettings:
+    band_low: float
+    band_high: float
+    max_per_poll: int
+    batch_size: int
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    default_time: str  # HH:MM UTC
+    max_papers: int
+    relevance_threshold: float
+
+
 class Settings(BaseSettings):
+    """Every setting, flat as in the environment and `.env`. Modules receive only their
+    section (`settings.arxiv`, `.llm`, `.summaries`, `.judge`, `.digests`); the service,
+    the pipeline and the command line, which put the stages together, get the whole."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
@@ -90,6 +140,8 @@ class Settings(BaseSettings):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         if not value:
             raise ValueError("list at least one arXiv category, e.g. cs.LG,stat.ML")
+        if not isinstance(value, list | tuple):
+            raise ValueError("list arXiv categories separated by commas, e.g. cs.LG,stat.ML")
         for category in value:
             if not isinstance(category, str) or " " in category or ":" in category:
                 raise ValueError(f"{category!r} is not an arXiv category like cs.LG")
@@ -139,12 +191,54 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
 
+    @property
+    def arxiv(self) -> ArxivSettings:
+        return ArxivSettings(
+            self.arxiv_api_url,
+            self.arxiv_categories,
+            self.arxiv_lookback_days,
+            self.arxiv_delay_seconds,
+            self.arxiv_page_size,
+            self.arxiv_timeout_seconds,
+            self.arxiv_retries,
+        )
+
+    @property
+    def llm(self) -> ModelSettings:
+        return ModelSettings(
+            self.openai_api_key,
+            self.openai_base_url,
+            self.openai_model,
+            self.openai_timeout_seconds,
+            self.openai_max_retries,
+        )
+
+    @property
+    def summaries(self) -> SummarySettings:
+        return SummarySettings(
+            self.relevance_threshold, self.summary_concurrency, self.summary_max_per_poll
+        )
+
+    @property
+    def judge(self) -> JudgeSettings:
+        return JudgeSettings(
+            self.judge_band_low,
+            self.judge_band_high,
+            self.judge_max_per_poll,
+            self.judge_batch_size,
+            self.summary_concurrency,
+        )
+
+    @property
+    def digests(self) -> DigestSettings:
+        return DigestSettings(self.digest_time, self.digest_max_papers, self.relevance_threshold)
+
 
 class SettingsError(Exception):
     """A setting has an invalid value; the message names it in one line."""
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning pydantic's multi-line report into one line per bad setting."""
     try:
         return Settings(**overrides)

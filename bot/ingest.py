@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -26,8 +25,8 @@ from typing import TypeVar
 import arxiv
 import requests
 
-from bot.arxiv_ids import split_version
-from bot.config import Settings
+from bot.arxiv_ids import is_category, split_version
+from bot.config import ArxivSettings
 from bot.listing import announcement_date
 from bot.models import Paper, PollOutcome, UpsertCounts
 from bot.store import Store
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 _OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 _ATOM = "{http://www.w3.org/2005/Atom}"
-_CATEGORY = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
 _BACKOFF_CAP_SECONDS = 120.0
 
 
@@ -77,7 +75,7 @@ class _ArxivSession(requests.Session):
         self.last_page: _PageCheck | None = None
         self.retry_after: float | None = None
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def request(self, method, url, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
         self.requests_made += 1
         self.last_page, self.retry_after = None, None
@@ -113,7 +111,7 @@ def paper_from_result(result: arxiv.Result) -> Paper:
     if not title:
         raise ValueError("entry without a title")
     categories = [result.primary_category, *result.categories]
-    kept = tuple(dict.fromkeys(c for c in categories if c and _CATEGORY.match(c)))
+    kept = tuple(dict.fromkeys(c for c in categories if c and is_category(c)))
     return Paper(
         arxiv_id=arxiv_id,
         version=version,
@@ -131,17 +129,15 @@ def paper_from_result(result: arxiv.Result) -> Paper:
 class ArxivListing:
     """The configured categories, newest update first, one page per call."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ArxivSettings) -> None:
         self._settings = settings
-        self._session = _ArxivSession(settings.arxiv_timeout_seconds)
+        self._session = _ArxivSession(settings.timeout_seconds)
         # Our own loop paces and retries; the client makes exactly one request per call.
-        self._client = arxiv.Client(
-            page_size=settings.arxiv_page_size, delay_seconds=0, num_retries=0
-        )
-        self._client.query_url_format = settings.arxiv_api_url + "?{}"
+        self._client = arxiv.Client(page_size=settings.page_size, delay_seconds=0, num_retries=0)
+        self._client.query_url_format = settings.api_url + "?{}"
         # The client has no timeout option; its session is the one place to set it.
         self._client._session = self._session
-        self._query = " OR ".join(f"cat:{c}" for c in settings.arxiv_categories)
+        self._query = " OR ".join(f"cat:{c}" for c in settings.categories)
 
     @property
     def requests_made(self) -> int:
@@ -153,7 +149,7 @@ class ArxivListing:
 
     def fetch_page(self, start: int) -> tuple[list[arxiv.Result], int]:
         """Blocking: one request. Returns the page's results and the feed's total."""
-        page_size = self._settings.arxiv_page_size
+        page_size = self._settings.page_size
         search = arxiv.Search(
             query=self._query,
             max_results=start + page_size,
@@ -191,18 +187,29 @@ async def in_daemon_thread(function: Callable[..., T], *args: object) -> T:
         try:
             result = function(*args)
         except BaseException as exc:  # handed to the awaiting task
-            settle(lambda error=exc: future.done() or future.set_exception(error))
+            error = exc
+
+            def fail() -> None:
+                if not future.done():
+                    future.set_exception(error)
+
+            settle(fail)
         else:
-            settle(lambda: future.done() or future.set_result(result))
+
+            def succeed() -> None:
+                if not future.done():
+                    future.set_result(result)
+
+            settle(succeed)
 
     threading.Thread(target=work, daemon=True, name="arxiv-request").start()
     return await future
 
 
 async def _fetch_with_retries(
-    listing: ArxivListing, start: int, settings: Settings, pacer: _Pacer
+    listing: ArxivListing, start: int, settings: ArxivSettings, pacer: _Pacer
 ) -> tuple[list[arxiv.Result], int]:
-    attempts = settings.arxiv_retries + 1
+    attempts = settings.retries + 1
     for attempt in range(1, attempts + 1):
         await pacer.wait()
         try:
@@ -211,7 +218,7 @@ async def _fetch_with_retries(
             reason = _describe(exc)
             if attempt == attempts:
                 raise FeedError(f"{reason} (gave up after {attempts} attempts)") from exc
-            backoff = min(settings.arxiv_delay_seconds * 2**attempt, _BACKOFF_CAP_SECONDS)
+            backoff = min(settings.delay_seconds * 2**attempt, _BACKOFF_CAP_SECONDS)
             backoff = max(backoff, listing.retry_after or 0.0) * (1 + random.random() / 4)
             log.warning(
                 "arxiv request failed offset=%d attempt=%d/%d reason=%s; retrying in %.1fs",
@@ -254,7 +261,7 @@ class _Pacer:
 
 async def poll_arxiv(
     store: Store,
-    settings: Settings,
+    settings: ArxivSettings,
     *,
     now: datetime | None = None,
     on_progress: Callable[[PollProgress], None] | None = None,
@@ -263,10 +270,10 @@ async def poll_arxiv(
     (or the lookback window on a first run), store them, and record how it went."""
     now = now or datetime.now(UTC)
     covered = await store.covered_until()
-    cutoff = covered or now - timedelta(days=settings.arxiv_lookback_days)
+    cutoff = covered or now - timedelta(days=settings.lookback_days)
     poll_id = await store.start_poll()
     listing = ArxivListing(settings)
-    pacer = _Pacer(settings.arxiv_delay_seconds)
+    pacer = _Pacer(settings.delay_seconds)
     progress = PollProgress()
     newest: datetime | None = None
     start = 0

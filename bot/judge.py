@@ -22,7 +22,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.classify import Quality, measure
-from bot.config import Settings
+from bot.config import JudgeSettings, ModelSettings
 from bot.llm import (
     ChatModel,
     ModelAnswer,
@@ -178,11 +178,9 @@ def _shares(total: int, parts: int) -> list[int]:
 
 
 class RelevanceJudge:
-    def __init__(self, settings: Settings) -> None:
-        self._chat = ChatModel(settings)
-        self.scope = JudgeScope(
-            settings.openai_model, PROMPT_VERSION, settings.judge_band_low, settings.judge_band_high
-        )
+    def __init__(self, llm: ModelSettings, settings: JudgeSettings) -> None:
+        self._chat = ChatModel(llm)
+        self.scope = JudgeScope(llm.model, PROMPT_VERSION, settings.band_low, settings.band_high)
         self._system = system_prompt()
 
     async def close(self) -> None:
@@ -231,17 +229,17 @@ class JudgeRun:
     errors: list[str] = field(default_factory=list)
 
 
-async def judge_pending(store: Store, settings: Settings, judge: RelevanceJudge) -> JudgeRun:
+async def judge_pending(store: Store, settings: JudgeSettings, judge: RelevanceJudge) -> JudgeRun:
     """Judge the close calls that have no verdict yet: at most `judge_max_per_poll` papers,
     `judge_batch_size` per request, `summary_concurrency` requests at a time. Stored
     verdicts are first made to decide again wherever a re-score or a new band left them."""
     run = JudgeRun()
     scope = judge.scope
     await store.sync_judgements(scope)
-    candidates = await store.papers_to_judge(scope, settings.judge_max_per_poll)
-    size = settings.judge_batch_size
+    candidates = await store.papers_to_judge(scope, settings.max_per_poll)
+    size = settings.batch_size
     batches = [candidates[i : i + size] for i in range(0, len(candidates), size)]
-    gate = asyncio.Semaphore(settings.summary_concurrency)
+    gate = asyncio.Semaphore(settings.concurrency)
 
     async def one(batch: list[Paper]) -> None:
         async with gate:
@@ -319,12 +317,14 @@ class JudgeMeasurement:
         ]
 
 
-async def measure_judge(settings: Settings, results: Sequence[DayResult]) -> JudgeMeasurement:
+async def measure_judge(
+    llm: ModelSettings, settings: JudgeSettings, results: Sequence[DayResult]
+) -> JudgeMeasurement:
     """The judge against labels: every labelled paper whose offline score falls in the
     band is judged (the prompt's own examples excepted), and the decisions with and
     without the judge are compared. Nothing is stored."""
-    judge = RelevanceJudge(settings)
-    low, high = settings.judge_band_low, settings.judge_band_high
+    judge = RelevanceJudge(llm, settings)
+    low, high = settings.band_low, settings.band_high
     verdicts: dict[str, bool] = {}
     requests = prompt_tokens = completion_tokens = 0
     band = [
@@ -333,7 +333,7 @@ async def measure_judge(settings: Settings, results: Sequence[DayResult]) -> Jud
         for paper, score in result.scored
         if low <= score <= high and paper.arxiv_id not in EXAMPLE_IDS
     ]
-    size = settings.judge_batch_size
+    size = settings.batch_size
     try:
         for start in range(0, len(band), size):
             batch = [paper for paper, _ in band[start : start + size]]

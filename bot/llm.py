@@ -12,12 +12,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import openai
+from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel, ValidationError
 
-from bot.config import Settings
+from bot.config import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +74,15 @@ def parse_json_answer(content: str | None, shape: type[M], what: str) -> M:
 class ChatModel:
     """An OpenAI-compatible chat model behind retries, timeouts and answer validation."""
 
-    def __init__(self, settings: Settings) -> None:
-        if settings.openai_api_key is None:
+    def __init__(self, settings: ModelSettings) -> None:
+        if settings.api_key is None:
             raise ValueError("no OPENAI_API_KEY")
-        self.model = settings.openai_model
+        self.model = settings.model
         self._client = openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout_seconds,
-            max_retries=settings.openai_max_retries,
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
         )
 
     async def close(self) -> None:
@@ -106,7 +107,9 @@ class ChatModel:
                         {"role": "system", "content": system},
                         {"role": "user", "content": user},
                     ],
-                    response_format={"type": "json_schema", "json_schema": schema},
+                    response_format=cast(
+                        ResponseFormatJSONSchema, {"type": "json_schema", "json_schema": schema}
+                    ),
                     temperature=0.2,
                 )
             except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:

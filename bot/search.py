@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.arxiv_ids import parse_arxiv_id
+from bot.arxiv_ids import is_category, parse_arxiv_id
 from bot.classify import TOPICS
 from bot.models import Paper, SearchQuery
 from bot.store import SearchFilters, Store
@@ -31,7 +31,6 @@ BM25_MAX_DF = 5000  # bm25 is used when every term is in fewer papers than this
 _TITLE_WEIGHT = 4.0
 _AUTHOR_WEIGHT = 2.0
 NO_FILTERS = SearchFilters()
-_CATEGORY = re.compile(r"^[a-z][a-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
 _PHRASE = re.compile(r'"([^"]*)"')
 _WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 
@@ -96,7 +95,7 @@ def validate(query: SearchQuery) -> SearchFilters:
         raise SearchError("That author name is too long; keep it under 200 characters.")
     if query.topic and query.topic not in TOPICS:
         raise SearchError(f"Unknown topic {query.topic!r}. Topics: {', '.join(TOPICS)}.")
-    if query.category and not _CATEGORY.match(query.category):
+    if query.category and not is_category(query.category):
         raise SearchError(f"{query.category!r} is not an arXiv category like cs.LG.")
     if query.since and query.until and query.since > query.until:
         raise SearchError("The start date is after the end date.")

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from bot.classify import TOPICS
-from bot.config import Settings
+from bot.config import DigestSettings
 from bot.digests.schedule import next_due
 from bot.models import Subscription, SubscriptionStatus
 from bot.store import Store
@@ -46,7 +46,7 @@ def parse_min_score(value: float | None, default: float) -> float:
 
 async def subscribe(
     store: Store,
-    settings: Settings,
+    settings: DigestSettings,
     guild_id: str,
     channel_id: str,
     topics: str | None = None,
@@ -59,7 +59,7 @@ async def subscribe(
     recent listing day, not the whole archive."""
     now = now or datetime.now(UTC)
     chosen_topics = parse_topics(topics)
-    chosen_time = parse_time(digest_time, settings.digest_time)
+    chosen_time = parse_time(digest_time, settings.default_time)
     score = parse_min_score(min_score, settings.relevance_threshold)
     span = await store.listing_days()
     starts_on = span[1] if span else now.date()

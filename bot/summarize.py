@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.config import Settings
+from bot.config import ModelSettings, SummarySettings
 from bot.llm import (
     ChatModel,
     ModelAnswer,
@@ -155,7 +155,7 @@ def display_summary(paper: Paper) -> Summary:
 class Summarizer:
     """Writes summaries with the configured chat model (bot/llm.py)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ModelSettings) -> None:
         self._chat = ChatModel(settings)
         self.model = self._chat.model
 
@@ -181,7 +181,9 @@ class SummaryRun:
     errors: list[str] = field(default_factory=list)
 
 
-async def summarize_pending(store: Store, settings: Settings, summarizer: Summarizer) -> SummaryRun:
+async def summarize_pending(
+    store: Store, settings: SummarySettings, summarizer: Summarizer
+) -> SummaryRun:
     """Summarize relevant papers that have no summary from this model and prompt version,
     best first, at most `summary_max_per_poll`, `summary_concurrency` at a time."""
     run = SummaryRun()
@@ -189,11 +191,11 @@ async def summarize_pending(store: Store, settings: Settings, summarizer: Summar
         settings.relevance_threshold,
         summarizer.model,
         PROMPT_VERSION,
-        settings.summary_max_per_poll,
+        settings.max_per_poll,
     )
     if not papers:
         return run
-    gate = asyncio.Semaphore(settings.summary_concurrency)
+    gate = asyncio.Semaphore(settings.concurrency)
     refused = asyncio.Event()
 
     async def one(paper: Paper) -> None:

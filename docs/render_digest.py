@@ -25,6 +25,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.digests.delivery import deliver_due  # noqa: E402
 from bot.discord_bot.client import ArxivBot  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
+from bot.service import Service  # noqa: E402
 from bot.store import Store  # noqa: E402
 from bot.subscriptions import subscribe  # noqa: E402
 from tests.fake_discord import CHANNEL_ID, GUILD_ID, FakeDiscord  # noqa: E402
@@ -47,11 +48,13 @@ async def recorded_digest() -> list[dict]:
     store = await Store.open(settings.database_path)
     await store.upsert_papers(fixture_papers("2025-11-12"))
     await classify_pending(store, load_classifier())
-    await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
-    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
+    await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
+    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start("render"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
-    await deliver_due(store, settings, bot.sender, datetime.now(UTC) + timedelta(days=1, minutes=1))
+    await deliver_due(
+        store, settings.digests, bot.sender, datetime.now(UTC) + timedelta(days=1, minutes=1)
+    )
     messages = fake.posted(CHANNEL_ID)
     await bot.close()
     await asyncio.gather(task, return_exceptions=True)

@@ -35,6 +35,7 @@ def classifier() -> Classifier:
     return load_classifier()
 
 
+@pytest.mark.slow
 def test_leave_one_day_out_quality_holds(report_line: Callable[[str], None]) -> None:
     """Every day scored by a model trained (threshold included) on the other nine."""
     days = load_labelled_days(LABELS)
@@ -155,6 +156,7 @@ def _labelled_days(target: Path, days: tuple[str, ...] = ("2025-06-18", "2025-08
     return target
 
 
+@pytest.mark.loopback
 def test_training_is_one_reproducible_command(tmp_path: Path) -> None:
     labels = _labelled_days(tmp_path / "labels")
     first = run_bot(["train-classifier", "--labels", str(labels), "--output", "m1.json"], tmp_path)
@@ -180,6 +182,7 @@ def test_training_is_one_reproducible_command(tmp_path: Path) -> None:
     assert re.search(r"^pooled\s+195\s+18\s", evaluated.stdout, re.M)
 
 
+@pytest.mark.loopback
 def test_cross_validation_command_prints_every_held_out_day(tmp_path: Path) -> None:
     labels = _labelled_days(tmp_path / "labels", ("2025-06-18", "2025-08-20", "2025-12-10"))
     result = run_bot(
@@ -222,6 +225,7 @@ def test_cross_validation_command_prints_every_held_out_day(tmp_path: Path) -> N
         ),
     ],
 )
+@pytest.mark.loopback
 def test_bad_labels_name_the_file_and_line_and_write_nothing(
     tmp_path: Path, broken: str, content: str, message: str
 ) -> None:
@@ -244,6 +248,7 @@ def test_bad_labels_name_the_file_and_line_and_write_nothing(
     assert not (tmp_path / "model.json").exists()
 
 
+@pytest.mark.loopback
 def test_missing_or_corrupt_model_file_is_one_line(tmp_path: Path) -> None:
     corrupt = tmp_path / "model.json"
     corrupt.write_text('{"format": 1, "weights": {"t:x": "heavy"}}')

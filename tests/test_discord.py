@@ -22,6 +22,7 @@ from bot.digests.schedule import plan_digest
 from bot.discord_bot.client import ArxivBot
 from bot.models import OutgoingMessage
 from bot.pipeline import classify_pending
+from bot.service import Service
 from bot.store import Store
 from tests.fake_discord import (
     CHANNEL_ID,
@@ -34,6 +35,8 @@ from tests.fake_discord import (
     FakeDiscord,
 )
 from tests.helpers import ROOT, fixture_papers, make_paper
+
+pytestmark = pytest.mark.loopback
 
 TOKEN = "discord-test-token-never-logged"
 
@@ -71,7 +74,7 @@ async def start_bot(
     settings: Settings, store: Store, fake: FakeDiscord
 ) -> tuple[ArxivBot, asyncio.Task]:
     fake.identified.clear()
-    bot = ArxivBot(settings, store, load_classifier(), None, run_poller=False)
+    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start(TOKEN))
     await asyncio.to_thread(fake.wait_ready)
     await asyncio.wait_for(bot.wait_until_ready(), 10)
@@ -230,9 +233,35 @@ async def test_paper_shows_one_paper_in_full(running: ArxivBot, fake_discord: Fa
 
 
 async def test_topics_status_and_help(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    # /topics counts the last 7 days: the fixture days are older, so add two papers now.
+    today = datetime.now(UTC).date()
+    listed = next(
+        today - timedelta(days=back)
+        for back in range(7)
+        if (today - timedelta(days=back)).weekday() < 5
+    )
+    await running.store.upsert_papers(
+        [
+            make_paper(
+                "2611.00001",
+                "4-bit post-training quantization of LLMs",
+                "We quantize the weights of large language models to 4 bits after training, "
+                "cutting memory by 3x with no loss in accuracy.",
+                day=listed,
+            ),
+            make_paper(
+                "2611.00002",
+                "Binarized weights for tiny language models",
+                "We binarize the weights of small language models, cutting memory 16x and "
+                "inference energy 10x at similar perplexity.",
+                day=listed,
+            ),
+        ]
+    )
+    await classify_pending(running.store, running.service.classifier)
     for name, expected in (
-        ("topics", "`quantization`"),
-        ("status", "Papers stored:** 351"),
+        ("topics", "`quantization`: 2"),
+        ("status", "Papers stored:** 353"),
         ("help", "/subscribe"),
     ):
         token = fake_discord.slash(name)
@@ -292,7 +321,7 @@ async def test_subscribe_update_list_unsubscribe(
 async def subscribe_here(bot: ArxivBot, **options: object) -> None:
     from bot.subscriptions import subscribe
 
-    await subscribe(bot.store, bot.settings, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
+    await subscribe(bot.store, bot.settings.digests, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
 
 
 def later() -> datetime:
@@ -310,7 +339,7 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     shown = 12
     assert relevant > shown  # more than one digest shows
     settings = running.settings.model_copy(update={"digest_max_papers": shown})
-    posted = await deliver_due(running.store, settings, running.sender, later())
+    posted = await deliver_due(running.store, settings.digests, running.sender, later())
     messages = fake_discord.posted(CHANNEL_ID)
     assert posted == len(messages) == 2  # 12 embeds: 10 + 2, then "…and N more"
     header = messages[0]["content"]
@@ -329,7 +358,7 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     assert len(buttons) == shown and buttons[0]["custom_id"].startswith("paper:summary:2511.")
     assert all("\nWhy: " in e["description"] for e in embeds)  # every pick explains itself
     # Nothing is posted twice.
-    assert await deliver_due(running.store, settings, running.sender, later()) == 0
+    assert await deliver_due(running.store, settings.digests, running.sender, later()) == 0
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -338,7 +367,7 @@ async def test_summary_button_answers_only_the_clicker_even_after_a_restart(
 ) -> None:
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
     await subscribe_here(bot)
-    await deliver_due(bot.store, bot.settings, bot.sender, later())
+    await deliver_due(bot.store, bot.settings.digests, bot.sender, later())
     message = fake_discord.posted(CHANNEL_ID)[0]
     await stop_bot(bot, task)
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)  # a new process, say
@@ -359,8 +388,8 @@ async def test_restart_between_two_messages_resumes_without_duplicates(
 ) -> None:
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
     await subscribe_here(bot)
-    # Discord refuses the second message with a 500 five times: discord.py gives up
-    # and the process "dies" (we stop it) with message 1 posted and message 2 pending.
+    # The process dies (its task is cancelled) right after Discord accepted message 1:
+    # message 2 is recorded but unsent, and the bot is stopped.
     original = bot.sender.send
     calls = 0
 
@@ -373,7 +402,7 @@ async def test_restart_between_two_messages_resumes_without_duplicates(
 
     bot.sender.send = dies_after_first  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
-        await deliver_due(bot.store, bot.settings, bot.sender, later())
+        await deliver_due(bot.store, bot.settings.digests, bot.sender, later())
     await stop_bot(bot, task)
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
@@ -404,16 +433,16 @@ async def test_a_model_upgrade_never_redelivers_or_withdraws_a_paper(
     [subscription] = await store.guild_subscriptions(GUILD_ID)
     # A digest is recorded (its papers chosen), and before it is posted the model changes
     # so that no paper is relevant any more: the recorded digest is still posted whole.
-    assert await plan_digest(store, settings, subscription, later(), scheduled=True)
+    assert await plan_digest(store, settings.digests, subscription, later(), scheduled=True)
     await classify_pending(store, load_classifier(model_path=shifted_model(tmp_path, -60.0)))
     assert await store.count_papers(settings.relevance_threshold) == 0
-    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    await deliver_due(store, settings.digests, running.sender, later() + timedelta(days=1))
     first = [e["url"] for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
     assert len(first) == 15
 
     # Now a model that finds every paper relevant: the next digest holds new papers only.
     await classify_pending(store, load_classifier(model_path=shifted_model(tmp_path, 60.0)))
-    await deliver_due(store, settings, running.sender, later() + timedelta(days=2))
+    await deliver_due(store, settings.digests, running.sender, later() + timedelta(days=2))
     urls = [e["url"] for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
     second = urls[len(first) :]
     assert second and not set(second) & set(first)
@@ -430,9 +459,9 @@ async def test_untrusted_paper_text_cannot_ping_or_break_layout(
         authors=("@everyone", "Mallory [x](https://evil.example)"),
     )
     await running.store.upsert_papers([hostile])
-    await classify_pending(running.store, running.classifier)
+    await classify_pending(running.store, running.service.classifier)
     await subscribe_here(running)
-    await deliver_due(running.store, running.settings, running.sender, later())
+    await deliver_due(running.store, running.settings.digests, running.sender, later())
     message = fake_discord.posted(CHANNEL_ID)[0]
     embed = next(
         e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"] if "2511.99999" in e["url"]
@@ -450,11 +479,11 @@ async def test_403_pauses_404_ends_and_other_channels_still_get_digests(
     from bot.subscriptions import subscribe
 
     store, settings = running.store, running.settings
-    await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
-    await subscribe(store, settings, GUILD_ID, SECOND_CHANNEL_ID)
-    await subscribe(store, settings, GUILD_ID, "920000000000000077")  # deleted channel
+    await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, settings.digests, GUILD_ID, SECOND_CHANNEL_ID)
+    await subscribe(store, settings.digests, GUILD_ID, "920000000000000077")  # deleted channel
     fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(403)
-    await deliver_due(store, settings, running.sender, later())
+    await deliver_due(store, settings.digests, running.sender, later())
     assert len(fake_discord.posted(SECOND_CHANNEL_ID)) == 2
     statuses = {s.channel_id: s for s in await store.guild_subscriptions(GUILD_ID)}
     assert statuses[CHANNEL_ID].status.value == "paused"
@@ -466,7 +495,7 @@ async def test_403_pauses_404_ends_and_other_channels_still_get_digests(
     del fake_discord.channel_faults[CHANNEL_ID]
     token = fake_discord.slash("subscribe")
     await answer(fake_discord, token)
-    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    await deliver_due(store, settings.digests, running.sender, later() + timedelta(days=1))
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -475,7 +504,7 @@ async def test_429_is_waited_out_by_discord_py(
 ) -> None:
     await subscribe_here(running)
     fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(429, times=1, retry_after=0.3)
-    await deliver_due(running.store, running.settings, running.sender, later())
+    await deliver_due(running.store, running.settings.digests, running.sender, later())
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -490,7 +519,7 @@ async def test_digest_preview_and_now(running: ArxivBot, fake_discord: FakeDisco
     assert "Posted 1 message" in text_of(responses[-1])
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
     # It counted as delivered: the scheduled digest has nothing left to post.
-    await deliver_due(running.store, running.settings, running.sender, later())
+    await deliver_due(running.store, running.settings.digests, running.sender, later())
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
 
 
@@ -517,7 +546,7 @@ async def test_heartbeats_continue_during_a_slow_arxiv_poll(
         fake_arxiv.fail_next(*[Fault(delay=1.0)] * 2)
         before = len(fake_discord.heartbeats)
         began = time.monotonic()
-        await bot.poll_once()
+        await bot.service.poll_once()
         took = time.monotonic() - began
         beats = len(fake_discord.heartbeats) - before
         assert took >= 2.0
@@ -534,17 +563,19 @@ async def test_days_of_downtime_are_caught_up_in_one_digest(
     store = running.store
     # Subscribed when only October was stored; the bot then sleeps through November.
     first_day = fixture_papers("2025-10-03")[0].announced
-    await subscribe(store, running.settings, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, running.settings.digests, GUILD_ID, CHANNEL_ID)
     await store._conn.execute("UPDATE subscriptions SET starts_on = ?", (first_day.isoformat(),))
     relevant = await store.count_papers(running.settings.relevance_threshold)
-    await deliver_due(store, running.settings, running.sender, later() + timedelta(days=40))
+    await deliver_due(store, running.settings.digests, running.sender, later() + timedelta(days=40))
     messages = fake_discord.posted(CHANNEL_ID)
     assert "October 3 – November 12, 2025" in messages[0]["content"]
     assert f"{relevant} new papers" in messages[0]["content"]  # both days, in one digest
     assert f"…and {relevant - 15} more" in messages[-1]["content"]
     # Everything is now delivered: the next day posts nothing.
     assert (
-        await deliver_due(store, running.settings, running.sender, later() + timedelta(days=41))
+        await deliver_due(
+            store, running.settings.digests, running.sender, later() + timedelta(days=41)
+        )
         == 0
     )
 
@@ -553,7 +584,7 @@ async def test_min_score_and_topics_filter_what_a_channel_gets(
     running: ArxivBot, fake_discord: FakeDiscord
 ) -> None:
     await subscribe_here(running, topics="quantization", min_score=0.9)
-    await deliver_due(running.store, running.settings, running.sender, later())
+    await deliver_due(running.store, running.settings.digests, running.sender, later())
     embeds = [e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
     assert embeds
     for embed in embeds:
@@ -567,16 +598,16 @@ async def test_empty_days_post_nothing_unless_asked(
     from bot.subscriptions import subscribe
 
     store, settings = running.store, running.settings
-    await subscribe(store, settings, GUILD_ID, CHANNEL_ID)
-    await subscribe(store, settings, GUILD_ID, SECOND_CHANNEL_ID, post_empty=True)
-    await deliver_due(store, settings, running.sender, later())  # the first digests
+    await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, settings.digests, GUILD_ID, SECOND_CHANNEL_ID, post_empty=True)
+    await deliver_due(store, settings.digests, running.sender, later())  # the first digests
     await store.start_poll()  # a poll that found nothing new
     polls = await store.recent_polls(1)
     from bot.models import PollOutcome, UpsertCounts
 
     await store.finish_poll(polls[0].id, PollOutcome.NOTHING, 1, UpsertCounts())
     before = {c: len(fake_discord.posted(c)) for c in (CHANNEL_ID, SECOND_CHANNEL_ID)}
-    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    await deliver_due(store, settings.digests, running.sender, later() + timedelta(days=1))
     assert len(fake_discord.posted(CHANNEL_ID)) == before[CHANNEL_ID]
     [note] = fake_discord.posted(SECOND_CHANNEL_ID)[before[SECOND_CHANNEL_ID] :]
     assert "No new papers today" in note["content"]
@@ -589,14 +620,14 @@ async def test_when_every_poll_failed_the_channel_is_told(
 
     store, settings = running.store, running.settings
     await subscribe_here(running)
-    await deliver_due(store, settings, running.sender, later())
+    await deliver_due(store, settings.digests, running.sender, later())
     before = len(fake_discord.posted(CHANNEL_ID))
     for _ in range(3):
         poll_id = await store.start_poll()
         await store.finish_poll(
             poll_id, PollOutcome.FAILED, 5, UpsertCounts(), "HTTP 503 from arXiv (gave up)"
         )
-    await deliver_due(store, settings, running.sender, later() + timedelta(days=1))
+    await deliver_due(store, settings.digests, running.sender, later() + timedelta(days=1))
     [note] = fake_discord.posted(CHANNEL_ID)[before:]
     assert "arXiv could not be reached" in note["content"]
     assert "next digest will catch up" in note["content"]

@@ -16,6 +16,8 @@ from bot.search import search_papers
 from bot.store import Store
 from tests.fake_arxiv import EMPTY_FEED, FIXTURES, FakeArxiv, Fault
 
+pytestmark = pytest.mark.loopback
+
 
 async def stored_ids(store: Store) -> list[str]:
     result = await search_papers(store, SearchQuery(limit=1000))
@@ -26,7 +28,7 @@ async def test_first_poll_stores_every_paper_of_the_listing(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK
     assert report.counts.new == 176
     assert report.requests == 4  # 176 papers in pages of 50
@@ -48,7 +50,7 @@ async def test_msc_class_strings_are_not_stored_as_categories(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     for paper in (await search_papers(store, SearchQuery(limit=1000))).papers:
         for category in paper.categories:
             assert " " not in category and ";" not in category and "," not in category
@@ -58,9 +60,9 @@ async def test_repeated_poll_adds_nothing_and_says_so(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     requests_before = len(fake_arxiv.requests)
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.NOTHING
     assert report.counts.new == 0 and report.counts.updated == 0
     assert len(fake_arxiv.requests) - requests_before == 1  # stops at the first known page
@@ -73,9 +75,9 @@ async def test_catch_up_after_downtime_reads_only_the_new_days(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     fake_arxiv.add_day("2025-11-12")  # weeks later
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK
     assert report.counts.new == 175
     assert len(await stored_ids(store)) == 351
@@ -85,11 +87,11 @@ async def test_a_new_version_updates_the_paper_and_its_search_index(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     fake_arxiv.add_new_version(
         "2510.01339", 2, "Zebrafish Quokka Restoration Revisited", "2025-10-20T10:00:00Z"
     )
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.counts.updated == 1 and report.counts.new == 0
     paper = await store.get_paper("2510.01339")
     assert paper is not None
@@ -106,7 +108,7 @@ async def test_503_then_success_is_retried(
 ) -> None:
     fake_arxiv.add_day("2025-11-12")
     fake_arxiv.fail_next(Fault(status=503, body=b"busy", headers={"Retry-After": "0"}))
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK
     assert report.counts.new == 175
     assert report.requests == 5  # one refused + four pages
@@ -125,14 +127,14 @@ async def test_a_poll_that_keeps_failing_ends_cleanly_and_says_why(
 ) -> None:
     fake_arxiv.add_day("2025-11-12")
     fake_arxiv.fail_next(*[fault] * 3)  # settings allow 2 retries
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.FAILED
     assert reason in (report.reason or "")
     [poll] = await store.recent_polls()
     assert poll.outcome is PollOutcome.FAILED and reason in (poll.reason or "")
     assert poll.requests == 3
     # The next poll, with arXiv healthy again, gets everything.
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK and report.counts.new == 175
 
 
@@ -143,7 +145,7 @@ async def test_malformed_page_is_refetched_not_half_stored(
     good = fake_arxiv.render({"start": ["0"], "max_results": ["50"]})
     truncated = good[: len(good) // 2]  # cut inside an entry, as a dropped connection does
     fake_arxiv.fail_next(Fault(body=truncated))
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK
     published = {
         row["id"]: row
@@ -162,7 +164,7 @@ async def test_empty_answer_is_a_failure_not_nothing_announced(
     # arXiv sometimes answers a throttled request with an empty 200 page.
     fake_arxiv.add_day("2025-11-12")
     fake_arxiv.fail_next(*[Fault(body=EMPTY_FEED)] * 3)
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.FAILED
     assert "throttled" in (report.reason or "")
 
@@ -171,15 +173,15 @@ async def test_failure_mid_listing_keeps_pages_and_next_poll_fills_the_gap(
     store: Store, settings: Settings, fake_arxiv: FakeArxiv
 ) -> None:
     fake_arxiv.add_day("2025-10-03")
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     fake_arxiv.add_day("2025-11-12")
     # First page of the new day arrives, then arXiv goes down for the rest of the poll.
     fake_arxiv.fail_next(Fault(), *[Fault(status=503, body=b"down")] * 3)
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.FAILED
     assert report.counts.new == 50
     assert len(await stored_ids(store)) == 176 + 50
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK
     assert report.counts.new == 125  # the rest of the day, no gap
     assert len(await stored_ids(store)) == 351
@@ -190,7 +192,7 @@ async def test_slow_answer_times_out_and_is_retried(
 ) -> None:
     fake_arxiv.add_day("2025-11-12")
     fake_arxiv.fail_next(Fault(delay=3.0))  # the timeout is 2 s
-    report = await poll_arxiv(store, settings)
+    report = await poll_arxiv(store, settings.arxiv)
     assert report.outcome is PollOutcome.OK and report.counts.new == 175
     assert report.requests == 5
 
@@ -200,7 +202,7 @@ async def test_requests_are_spaced_by_the_configured_delay(
 ) -> None:
     fake_arxiv.add_day("2025-11-12")
     paced = settings.model_copy(update={"arxiv_delay_seconds": 0.4})
-    await poll_arxiv(store, paced)
+    await poll_arxiv(store, paced.arxiv)
     gaps = [b - a for a, b in itertools.pairwise(fake_arxiv.request_times)]
     assert len(gaps) == 3
     assert min(gaps) >= 0.38
@@ -219,7 +221,7 @@ async def test_a_slow_poll_leaves_the_event_loop_free(
             await asyncio.sleep(0.05)
 
     task = asyncio.create_task(ticker())
-    await poll_arxiv(store, settings)
+    await poll_arxiv(store, settings.arxiv)
     task.cancel()
     longest_gap = max(b - a for a, b in itertools.pairwise(ticks))
     assert len(ticks) > 20
@@ -234,6 +236,6 @@ async def test_first_poll_respects_the_lookback_window(
     fake_arxiv.add_day("2025-10-03")
     fake_arxiv.add_day("2025-11-12")
     narrow = settings.model_copy(update={"arxiv_lookback_days": 3})
-    report = await poll_arxiv(store, narrow, now=datetime(2025, 11, 13, tzinfo=UTC))
+    report = await poll_arxiv(store, narrow.arxiv, now=datetime(2025, 11, 13, tzinfo=UTC))
     assert report.counts.new == 175  # the October day is older than three days
     assert all(i.startswith("2511.") for i in await stored_ids(store))

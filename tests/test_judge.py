@@ -19,6 +19,8 @@ from tests.fake_arxiv import FakeArxiv
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.helpers import FIXTURES, fixture_papers, run_bot
 
+pytestmark = pytest.mark.loopback
+
 DAY = "2025-11-12"
 
 
@@ -42,7 +44,7 @@ def one_at_a_time(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def judge(judge_settings: Settings) -> AsyncIterator[RelevanceJudge]:
-    client = RelevanceJudge(judge_settings)
+    client = RelevanceJudge(judge_settings.llm, judge_settings.judge)
     yield client
     await client.close()
 
@@ -104,10 +106,10 @@ async def test_verdicts_decide_inside_the_band_and_only_there(
 async def test_nothing_is_judged_twice_not_even_after_a_rescore(
     scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
 ) -> None:
-    first = await judge_pending(scored, judge_settings, judge)
+    first = await judge_pending(scored, judge_settings.judge, judge)
     assert first.judged > 0 and first.requests == len(fake_openai.requests)
     decided = {i: p.relevance for i, p in (await papers_by_id(scored)).items()}
-    again = await judge_pending(scored, judge_settings, judge)
+    again = await judge_pending(scored, judge_settings.judge, judge)
     assert again.requests == 0 and again.judged == 0
 
     # A model upgrade re-scores every paper; the stored verdicts decide again, unpaid.
@@ -117,7 +119,7 @@ async def test_nothing_is_judged_twice_not_even_after_a_rescore(
         judge.scope,
     )
     assert {i: p.relevance for i, p in (await papers_by_id(scored)).items()} == decided
-    assert (await judge_pending(scored, judge_settings, judge)).requests == 0
+    assert (await judge_pending(scored, judge_settings.judge, judge)).requests == 0
     assert len(fake_openai.requests) == first.requests
 
 
@@ -125,11 +127,11 @@ async def test_the_per_poll_cap_holds_and_the_rest_waits(
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     capped = judge_settings.model_copy(update={"judge_max_per_poll": 5, "judge_batch_size": 2})
-    client = RelevanceJudge(capped)
+    client = RelevanceJudge(capped.llm, capped.judge)
     try:
-        run = await judge_pending(scored, capped, client)
+        run = await judge_pending(scored, capped.judge, client)
         assert run.judged == 5 and run.requests == 3
-        nxt = await judge_pending(scored, capped, client)
+        nxt = await judge_pending(scored, capped.judge, client)
         assert nxt.judged == 5
     finally:
         await client.close()
@@ -141,14 +143,14 @@ async def test_a_malformed_answer_is_asked_again_then_the_offline_decision_stand
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     one = one_at_a_time(judge_settings)
-    client = RelevanceJudge(one)
+    client = RelevanceJudge(one.llm, one.judge)
     try:
         fake_openai.reply_next(Reply(content="no JSON here"))
-        run = await judge_pending(scored, one, client)
+        run = await judge_pending(scored, one.judge, client)
         assert run.judged == 1 and len(fake_openai.requests) == 2  # asked once more
 
         fake_openai.reply_next(Reply(content='{"papers": "nonsense"}'), Reply(content="[]"))
-        run = await judge_pending(scored, one, client)
+        run = await judge_pending(scored, one.judge, client)
         assert run.judged == 0 and run.failed == 1
         (failed_id,) = fake_openai.verdict_requests()[-1]
         paper = await scored.get_paper(failed_id)
@@ -156,7 +158,7 @@ async def test_a_malformed_answer_is_asked_again_then_the_offline_decision_stand
         assert paper.decided_by.startswith("model; judge failed: two unusable answers")
 
         # The claim was given back: the next poll asks again and the verdict lands.
-        run = await judge_pending(scored, one, client)
+        run = await judge_pending(scored, one.judge, client)
         assert run.judged == 1 and fake_openai.verdict_requests()[-1] == [failed_id]
         paper = await scored.get_paper(failed_id)
         assert paper is not None and paper.decided_by == "judge"
@@ -169,11 +171,11 @@ async def test_rate_limits_are_retried_and_a_refusal_stops_the_run(
 ) -> None:
     fake_openai.reply_next(Reply(status=429, headers={"Retry-After": "0"}))
     small = judge_settings.model_copy(update={"judge_max_per_poll": 8})
-    run = await judge_pending(scored, small, judge)
+    run = await judge_pending(scored, small.judge, judge)
     assert run.judged == 8 and run.stopped is None
 
     fake_openai.reply_next(*[Reply(status=401)] * 20)
-    run = await judge_pending(scored, judge_settings, judge)
+    run = await judge_pending(scored, judge_settings.judge, judge)
     assert run.stopped and "API key" in run.stopped and run.judged == 0
     assert len(fake_openai.requests) <= 2 + 1 + judge_settings.summary_concurrency
 
@@ -182,7 +184,7 @@ async def test_a_verdict_about_a_paper_not_asked_about_is_ignored(
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     one = one_at_a_time(judge_settings)
-    (target,) = await scored.papers_to_judge(RelevanceJudge(one).scope, 1)
+    (target,) = await scored.papers_to_judge(RelevanceJudge(one.llm, one.judge).scope, 1)
     other = next(p for p in fixture_papers(DAY) if p.arxiv_id != target.arxiv_id)
     answer = {
         "papers": [
@@ -197,9 +199,9 @@ async def test_a_verdict_about_a_paper_not_asked_about_is_ignored(
     }
     fake_openai.reply_next(Reply(content=json.dumps(answer)))
     before = await scored.get_paper(other.arxiv_id)
-    client = RelevanceJudge(one)
+    client = RelevanceJudge(one.llm, one.judge)
     try:
-        run = await judge_pending(scored, one, client)
+        run = await judge_pending(scored, one.judge, client)
     finally:
         await client.close()
     assert run.judged == 1
@@ -254,7 +256,7 @@ def test_stats_and_evaluate_judge_from_the_command_line(
 async def test_stats_counts_verdicts_and_their_tokens(
     scored: Store, judge_settings: Settings, judge: RelevanceJudge, tmp_path: Path
 ) -> None:
-    run = await judge_pending(scored, judge_settings, judge)
+    run = await judge_pending(scored, judge_settings.judge, judge)
     result = run_bot(["stats"], tmp_path, {"DATABASE_URL": judge_settings.database_url})
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.strip().startswith("fake-judge"))
@@ -266,7 +268,7 @@ async def test_stats_counts_verdicts_and_their_tokens(
 async def test_verdicts_come_back_after_a_rescore_with_the_judge_off_and_follow_the_band(
     scored: Store, judge_settings: Settings, judge: RelevanceJudge, fake_openai: FakeOpenAI
 ) -> None:
-    await judge_pending(scored, judge_settings, judge)
+    await judge_pending(scored, judge_settings.judge, judge)
     requests = len(fake_openai.requests)
     judged = {i: p for i, p in (await papers_by_id(scored)).items() if p.decided_by == "judge"}
     assert judged
@@ -278,7 +280,7 @@ async def test_verdicts_come_back_after_a_rescore_with_the_judge_off_and_follow_
     for arxiv_id in judged:
         assert (await scored.get_paper(arxiv_id)).decided_by == "model"
     # The judge on again: its stored verdicts decide again, without a single new request.
-    await judge_pending(scored, judge_settings, judge)
+    await judge_pending(scored, judge_settings.judge, judge)
     assert len(fake_openai.requests) == requests
     for arxiv_id, before in judged.items():
         now = await scored.get_paper(arxiv_id)
@@ -286,9 +288,9 @@ async def test_verdicts_come_back_after_a_rescore_with_the_judge_off_and_follow_
 
     # A narrower band: verdicts outside it stop deciding, and the papers are re-scored.
     narrow = judge_settings.model_copy(update={"judge_band_low": 0.45, "judge_band_high": 0.55})
-    narrow_judge = RelevanceJudge(narrow)
+    narrow_judge = RelevanceJudge(narrow.llm, narrow.judge)
     try:
-        await judge_pending(scored, narrow, narrow_judge)
+        await judge_pending(scored, narrow.judge, narrow_judge)
     finally:
         await narrow_judge.close()
     await classify_pending(scored, classifier, narrow_judge.scope)
@@ -304,7 +306,7 @@ async def test_a_verdict_decides_whatever_threshold_or_min_score_inside_the_band
 ) -> None:
     before = await papers_by_id(scored)
     fake_openai.verdict_for = flip_offline_decision(before)
-    await judge_pending(scored, judge_settings, judge)
+    await judge_pending(scored, judge_settings.judge, judge)
     low, high = judge_settings.judge_band_low, judge_settings.judge_band_high
     decided = [p for p in (await papers_by_id(scored)).values() if p.decided_by == "judge"]
     assert decided
@@ -317,11 +319,14 @@ async def test_two_judges_at_once_never_pay_twice(
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     other_store = await Store.open(judge_settings.database_path)
-    first, second = RelevanceJudge(judge_settings), RelevanceJudge(judge_settings)
+    first, second = (
+        RelevanceJudge(judge_settings.llm, judge_settings.judge),
+        RelevanceJudge(judge_settings.llm, judge_settings.judge),
+    )
     try:
         runs = await asyncio.gather(
-            judge_pending(scored, judge_settings, first),
-            judge_pending(other_store, judge_settings, second),
+            judge_pending(scored, judge_settings.judge, first),
+            judge_pending(other_store, judge_settings.judge, second),
         )
     finally:
         await first.close()
@@ -336,17 +341,17 @@ async def test_one_malformed_verdict_costs_only_its_paper_and_three_failures_end
     scored: Store, judge_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     two = judge_settings.model_copy(update={"judge_max_per_poll": 2, "judge_batch_size": 2})
-    first, second = await scored.papers_to_judge(RelevanceJudge(two).scope, 2)
+    first, second = await scored.papers_to_judge(RelevanceJudge(two.llm, two.judge).scope, 2)
     answer = {
         "papers": [
             {"id": first.arxiv_id, "relevant": "perhaps", "topics": [], "reason": "?"},
             {"id": second.arxiv_id, "relevant": False, "topics": [], "reason": "x" * 900},
         ]
     }
-    client = RelevanceJudge(two)
+    client = RelevanceJudge(two.llm, two.judge)
     try:
         fake_openai.reply_next(Reply(content=json.dumps(answer)))
-        run = await judge_pending(scored, two, client)
+        run = await judge_pending(scored, two.judge, client)
         assert run.judged == 1 and run.failed == 1
         kept = await scored.get_paper(second.arxiv_id)
         assert kept.decided_by == "judge" and len(kept.reason) <= len("judge: ") + 300
@@ -356,12 +361,12 @@ async def test_one_malformed_verdict_costs_only_its_paper_and_three_failures_end
         one = one_at_a_time(judge_settings)
         for _ in range(2):
             fake_openai.reply_next(Reply(status=500), Reply(status=500))
-            await judge_pending(scored, one, client)
+            await judge_pending(scored, one.judge, client)
         asked = len(fake_openai.requests)
         assert first.arxiv_id not in [
             p.arxiv_id for p in await scored.papers_to_judge(client.scope, 500)
         ]
-        await judge_pending(scored, one, client)
+        await judge_pending(scored, one.judge, client)
         assert fake_openai.verdict_requests()[-1] != [first.arxiv_id]
         assert len(fake_openai.requests) == asked + 1
     finally:

@@ -18,6 +18,8 @@ from tests.fake_discord import GUILD_ID, FakeDiscord
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import bot_environment, run_bot
 
+pytestmark = pytest.mark.loopback
+
 DISCORD_SECRET = "MTAwMDAwMDAwMDAwMDAwMDAw.discord-secret-token"
 OPENAI_SECRET = "sk-proj-secret-openai-key-0123456789"
 

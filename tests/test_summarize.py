@@ -28,6 +28,8 @@ from tests.fake_arxiv import FakeArxiv
 from tests.fake_openai import FakeOpenAI, Reply
 from tests.helpers import fixture_papers, make_paper
 
+pytestmark = pytest.mark.loopback
+
 DAY = "2025-11-12"
 
 
@@ -40,7 +42,7 @@ async def relevant_store(store: Store) -> Store:
 
 @pytest.fixture
 async def summarizer(llm_settings: Settings) -> AsyncIterator[Summarizer]:
-    client = Summarizer(llm_settings)
+    client = Summarizer(llm_settings.llm)
     yield client
     await client.close()
 
@@ -53,7 +55,7 @@ async def test_every_relevant_paper_gets_a_stored_summary(
     relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
 ) -> None:
     relevant = await relevant_count(relevant_store, llm_settings)
-    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    run = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert run.summarized == relevant and run.failed == 0
     assert len(fake_openai.requests) == relevant
     assert all(a == f"Bearer {LLM_SECRET}" for a in fake_openai.authorizations)
@@ -82,14 +84,14 @@ async def test_a_second_and_a_concurrent_poll_cost_nothing_more(
     other = await Store.open(llm_settings.database_path)
     try:
         first, second = await asyncio.gather(
-            summarize_pending(relevant_store, llm_settings, summarizer),
-            summarize_pending(other, llm_settings, summarizer),
+            summarize_pending(relevant_store, llm_settings.summaries, summarizer),
+            summarize_pending(other, llm_settings.summaries, summarizer),
         )
     finally:
         await other.close()
     assert first.summarized + second.summarized == relevant
     assert len(fake_openai.requests) == relevant  # nobody paid twice
-    again = await summarize_pending(relevant_store, llm_settings, summarizer)
+    again = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert again.summarized == 0
     assert len(fake_openai.requests) == relevant  # proof by request count
 
@@ -101,7 +103,7 @@ async def test_429_with_retry_after_is_honoured(
         "Extreme Model Compression", Reply(status=429, headers={"retry-after": "1"})
     )
     began = time.monotonic()
-    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    run = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert time.monotonic() - began >= 1.0
     assert run.failed == 0
     titles = fake_openai.titles_requested()
@@ -115,7 +117,7 @@ async def test_500_until_retries_run_out_leaves_only_that_paper_for_later(
 ) -> None:
     relevant = await relevant_count(relevant_store, llm_settings)
     fake_openai.reply_for("Extreme Model Compression", *[Reply(status=500)] * 3)
-    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    run = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert run.failed == 1 and run.summarized == relevant - 1  # the others went through
     assert "HTTP 500" in run.errors[0]
     titles = fake_openai.titles_requested()
@@ -126,7 +128,7 @@ async def test_500_until_retries_run_out_leaves_only_that_paper_for_later(
     assert display_summary(paper).source is SummarySource.EXTRACTIVE
     # The next poll tries it again and succeeds; nobody else is asked twice.
     before = len(fake_openai.requests)
-    again = await summarize_pending(relevant_store, llm_settings, summarizer)
+    again = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert again.summarized == 1 and len(fake_openai.requests) == before + 1
 
 
@@ -135,7 +137,7 @@ async def test_a_malformed_answer_is_asked_once_more(
 ) -> None:
     fake_openai.reply_for("Extreme Model Compression", Reply(content="Sure! Here is a summary:"))
     fake_openai.reply_for("Alignment-Aware Quantization", *[Reply(content='{"tldr": "x"}')] * 2)
-    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    run = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     fixed = await relevant_store.get_paper("2511.08360")
     assert fixed is not None and fixed.summary is not None  # second answer was valid
     broken = await relevant_store.get_paper("2511.07842")
@@ -150,10 +152,10 @@ async def test_a_slow_answer_times_out_without_blocking_the_rest(
     relevant_store: Store, llm_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:
     impatient = llm_settings.model_copy(update={"openai_max_retries": 0})
-    client = Summarizer(impatient)
+    client = Summarizer(impatient.llm)
     fake_openai.reply_for("Extreme Model Compression", Reply(delay=3.0))
     try:
-        run = await summarize_pending(relevant_store, impatient, client)
+        run = await summarize_pending(relevant_store, impatient.summaries, client)
     finally:
         await client.close()
     assert run.failed == 1 and "in time" in run.errors[0]
@@ -164,7 +166,7 @@ async def test_a_refused_key_stops_the_run_at_once(
     relevant_store: Store, llm_settings: Settings, summarizer: Summarizer, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply_next(*[Reply(status=401)] * 50)
-    run = await summarize_pending(relevant_store, llm_settings, summarizer)
+    run = await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     assert run.stopped and "API key" in run.stopped
     assert len(fake_openai.requests) <= llm_settings.summary_concurrency
 
@@ -232,7 +234,7 @@ async def test_markdown_export_shows_summary_bullets(
 ) -> None:
     from bot.digests.export import export_markdown
 
-    await summarize_pending(relevant_store, llm_settings, summarizer)
+    await summarize_pending(relevant_store, llm_settings.summaries, summarizer)
     out = tmp_path / "papers.md"
     await export_markdown(relevant_store, out, llm_settings.relevance_threshold)
     text = out.read_text()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bot.config import Settings
+from bot.config import DigestSettings
 from bot.digests.schedule import plan_digest
 from bot.models import OutgoingMessage, Subscription, SubscriptionStatus
 from bot.store import Store
@@ -68,7 +68,7 @@ async def send_pending(store: Store, sender: Sender, subscription: Subscription)
 
 async def deliver_subscription(
     store: Store,
-    settings: Settings,
+    settings: DigestSettings,
     sender: Sender,
     subscription: Subscription,
     now: datetime,
@@ -90,7 +90,7 @@ DELIVERY_CONCURRENCY = 8
 
 async def deliver_due(
     store: Store,
-    settings: Settings,
+    settings: DigestSettings,
     sender: Sender,
     now: datetime | None = None,
     concurrency: int = DELIVERY_CONCURRENCY,

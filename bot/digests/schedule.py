@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, time, timedelta
 
-from bot.config import Settings
+from bot.config import DigestSettings
 from bot.digests.render import render_digest, render_note
 from bot.models import OutgoingMessage, PollOutcome, Subscription
 from bot.store import Store
@@ -21,14 +21,18 @@ def next_due(digest_time: str, after: datetime) -> datetime:
 
 
 async def plan_digest(
-    store: Store, settings: Settings, subscription: Subscription, now: datetime, scheduled: bool
+    store: Store,
+    settings: DigestSettings,
+    subscription: Subscription,
+    now: datetime,
+    scheduled: bool,
 ) -> int | None:
     """Record the digest a subscription is due (papers, or a note), or nothing when there is
     nothing to say. A scheduled digest also moves the subscription to its next day."""
     following = next_due(subscription.digest_time, now) if scheduled else None
     papers = await store.digest_candidates(subscription, settings.relevance_threshold)
     if papers:
-        messages = render_digest(papers, settings.digest_max_papers, subscription.topics)
+        messages = render_digest(papers, settings.max_papers, subscription.topics)
         digest_id = await store.record_digest(
             subscription.id, "papers", papers, messages, following
         )
@@ -55,10 +59,10 @@ async def plan_digest(
 
 
 async def preview_digest(
-    store: Store, settings: Settings, subscription: Subscription
+    store: Store, settings: DigestSettings, subscription: Subscription
 ) -> list[OutgoingMessage]:
     """The messages the channel's next digest would post now; nothing is recorded."""
     papers = await store.digest_candidates(subscription, settings.relevance_threshold)
     if not papers:
         return []
-    return render_digest(papers, settings.digest_max_papers, subscription.topics)
+    return render_digest(papers, settings.max_papers, subscription.topics)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -13,16 +12,15 @@ from discord.ext import commands
 
 from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
-from bot.digests.delivery import deliver_subscription
+from bot.config import DigestSettings
+from bot.digests.delivery import Sender, deliver_subscription
 from bot.digests.render import clip, escape, paper_card, poll_outcome, search_line
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.search import SearchError, search_papers
+from bot.store import Store
 from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
-
-if TYPE_CHECKING:
-    from bot.discord_bot.client import ArxivBot
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +66,9 @@ def _require_manage_channels(interaction: discord.Interaction) -> None:
 class Papers(commands.Cog):
     """Finding papers: /search, /paper, /topics, /status, /help."""
 
-    def __init__(self, bot: ArxivBot) -> None:
-        self.bot = bot
+    def __init__(self, store: Store, relevance_threshold: float) -> None:
+        self.store = store
+        self.threshold = relevance_threshold
 
     @app_commands.command(name="search", description="Search every paper the bot has seen.")
     @app_commands.describe(
@@ -103,7 +102,7 @@ class Papers(commands.Cog):
         )
 
         async def render(page: int) -> tuple[str, bool]:
-            result = await search_papers(self.bot.store, _page(base, page))
+            result = await search_papers(self.store, _page(base, page))
             papers = result.papers[:PAGE_SIZE]
             if not papers:
                 return "No papers found.", False
@@ -127,10 +126,10 @@ class Papers(commands.Cog):
         parsed = parse_arxiv_id(id)
         if parsed is None:
             raise UserError(f"{clip(id, 40)!r} is not an arXiv id; try e.g. 2511.08360.")
-        paper = await self.bot.store.get_paper(parsed[0])
+        paper = await self.store.get_paper(parsed[0])
         if paper is None:
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
-        embed = discord.Embed.from_dict(paper_card(paper))  # type: ignore[arg-type]
+        embed = discord.Embed.from_dict(paper_card(paper))
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -138,7 +137,7 @@ class Papers(commands.Cog):
     @app_commands.command(name="topics", description="Topics and their papers in the last 7 days.")
     async def topics(self, interaction: discord.Interaction) -> None:
         since = datetime.now(UTC).date() - timedelta(days=7)
-        counts = await self.bot.store.topic_counts(since, self.bot.settings.relevance_threshold)
+        counts = await self.store.topic_counts(since, self.threshold)
         lines = ["**Topics** (relevant papers listed in the last 7 days)"]
         lines += [f"`{t}`: {counts.get(t, 0)}" for t in TOPICS]
         await reply(interaction, "\n".join(lines))
@@ -147,10 +146,10 @@ class Papers(commands.Cog):
         name="status", description="Last arXiv polls, papers stored, next digest."
     )
     async def status(self, interaction: discord.Interaction) -> None:
-        store = self.bot.store
+        store = self.store
         polls = await store.recent_polls(5)
         total = await store.count_papers()
-        relevant = await store.count_papers(self.bot.settings.relevance_threshold)
+        relevant = await store.count_papers(self.threshold)
         lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)", "**Last polls:**"]
         if not polls:
             lines.append("none yet")
@@ -200,8 +199,10 @@ class Subscriptions(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, bot: ArxivBot) -> None:
-        self.bot = bot
+    def __init__(self, store: Store, digests: DigestSettings, sender: Sender) -> None:
+        self.store = store
+        self.digests = digests
+        self.sender = sender
 
     def _channel(
         self, interaction: discord.Interaction, channel: discord.abc.GuildChannel | None
@@ -236,8 +237,8 @@ class Subscriptions(commands.Cog):
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
         subscription = await subscribe(
-            self.bot.store,
-            self.bot.settings,
+            self.store,
+            self.digests,
             str(interaction.guild_id),
             channel_id,
             topics,
@@ -260,14 +261,14 @@ class Subscriptions(commands.Cog):
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
-        if not await unsubscribe(self.bot.store, str(interaction.guild_id), channel_id):
+        if not await unsubscribe(self.store, str(interaction.guild_id), channel_id):
             raise UserError(f"<#{channel_id}> has no digest.")
         await reply(interaction, f"<#{channel_id}> will get no more digests.")
 
     @app_commands.command(name="subscriptions", description="This server's digests.")
     @app_commands.guild_only()
     async def subscriptions(self, interaction: discord.Interaction) -> None:
-        found = await self.bot.store.guild_subscriptions(str(interaction.guild_id))
+        found = await self.store.guild_subscriptions(str(interaction.guild_id))
         if not found:
             await reply(interaction, "No digests in this server yet. `/subscribe` sets one up.")
             return
@@ -275,11 +276,11 @@ class Subscriptions(commands.Cog):
 
     @digest.command(name="preview", description="See this channel's next digest (only you).")
     async def preview(self, interaction: discord.Interaction) -> None:
-        store = self.bot.store
+        store = self.store
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription is None or subscription.status is SubscriptionStatus.DELETED:
             raise UserError("This channel has no digest. `/subscribe` sets one up.")
-        messages = await preview_digest(store, self.bot.settings, subscription)
+        messages = await preview_digest(store, self.digests, subscription)
         if not messages:
             await reply(interaction, "Nothing new for this channel since its last digest.")
             return
@@ -295,15 +296,15 @@ class Subscriptions(commands.Cog):
     @digest.command(name="now", description="Post this channel's next digest now.")
     async def now(self, interaction: discord.Interaction) -> None:
         _require_manage_channels(interaction)
-        store = self.bot.store
+        store = self.store
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
             raise UserError("This channel has no active digest. `/subscribe` sets one up.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         posted = await deliver_subscription(
             store,
-            self.bot.settings,
-            self.bot.sender,
+            self.digests,
+            self.sender,
             subscription,
             datetime.now(UTC),
             scheduled=False,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 
 from bot.digests.render import summary_text
 from bot.models import OutgoingMessage
+from bot.store import Store
 
-if TYPE_CHECKING:
-    from bot.discord_bot.client import ArxivBot
+
+class _WithStore(Protocol):
+    store: Store
+
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -35,13 +38,18 @@ class SummaryButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
     ) -> SummaryButton:
-        return cls(match["id"], item.label or "Summary")
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["id"], label or "Summary")
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: ArxivBot = interaction.client  # type: ignore[assignment]
-        paper = await bot.store.get_paper(self.arxiv_id)
+        client: _WithStore = interaction.client  # type: ignore[assignment]
+        paper = await client.store.get_paper(self.arxiv_id)
         if paper is None:
             await interaction.response.send_message(
                 "That paper is no longer stored.", ephemeral=True, allowed_mentions=NO_MENTIONS

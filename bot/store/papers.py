@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 
@@ -10,7 +9,12 @@ import aiosqlite
 
 from bot.models import Classification, JudgeScope, Paper, UpsertCounts
 from bot.store.connection import StoreBase, iso, now_iso
-from bot.store.rows import PAPER_COLUMNS, paper_from_row
+from bot.store.rows import (
+    PAPER_COLUMNS,
+    PAPER_VERSION_COLUMNS,
+    paper_from_row,
+    paper_version_values,
+)
 
 
 class PaperStore(StoreBase):
@@ -47,44 +51,27 @@ class PaperStore(StoreBase):
                 if row is None:
                     inserts.append(
                         (
+                            *paper_version_values(paper),
                             paper.arxiv_id,
-                            paper.version,
-                            paper.title,
-                            paper.abstract,
-                            json.dumps(paper.authors, ensure_ascii=False),
-                            json.dumps(paper.categories),
-                            paper.comment,
                             iso(paper.published),
-                            iso(paper.updated),
                             paper.announced.isoformat(),
                             first_seen,
                         )
                     )
                 elif (paper.version, iso(paper.updated)) > row:
-                    updates.append(
-                        (
-                            paper.version,
-                            paper.title,
-                            paper.abstract,
-                            json.dumps(paper.authors, ensure_ascii=False),
-                            json.dumps(paper.categories),
-                            paper.comment,
-                            iso(paper.updated),
-                            paper.arxiv_id,
-                        )
-                    )
+                    updates.append((*paper_version_values(paper), paper.arxiv_id))
                 else:
                     counts.unchanged += 1
+            columns = ", ".join(PAPER_VERSION_COLUMNS)
             await conn.executemany(
-                "INSERT INTO papers (arxiv_id, version, title, abstract, authors, categories,"
-                " comment, published, updated, announced, first_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO papers ({columns}, arxiv_id, published, announced, first_seen)"
+                f" VALUES ({', '.join('?' * (len(PAPER_VERSION_COLUMNS) + 4))})",
                 inserts,
             )
+            # A new version is scored again from scratch.
             await conn.executemany(
-                "UPDATE papers SET version = ?, title = ?, abstract = ?, authors = ?,"
-                " categories = ?, comment = ?, updated = ?, relevance = NULL, classifier = NULL"
-                " WHERE arxiv_id = ?",
+                f"UPDATE papers SET {', '.join(c + ' = ?' for c in PAPER_VERSION_COLUMNS)},"
+                " relevance = NULL, classifier = NULL WHERE arxiv_id = ?",
                 updates,
             )
             counts.new, counts.updated = len(inserts), len(updates)

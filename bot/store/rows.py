@@ -19,7 +19,7 @@ from bot.models import (
     SummarySource,
     UpsertCounts,
 )
-from bot.store.connection import from_iso
+from bot.store.connection import from_iso, iso
 
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
@@ -44,6 +44,29 @@ def _summary(text: str | None) -> Summary | None:
 
 
 Row = sqlite3.Row | tuple[Any, ...]
+
+# What a new version of a paper replaces, in this order (see `paper_version_values`).
+PAPER_VERSION_COLUMNS = (
+    "version",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "comment",
+    "updated",
+)
+
+
+def paper_version_values(paper: Paper) -> tuple[Any, ...]:
+    return (
+        paper.version,
+        paper.title,
+        paper.abstract,
+        json.dumps(paper.authors, ensure_ascii=False),
+        json.dumps(paper.categories),
+        paper.comment,
+        iso(paper.updated),
+    )
 
 
 def paper_from_row(row: Row) -> Paper:

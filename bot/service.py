@@ -1,0 +1,119 @@
+"""The bot's work besides answering people: polling arXiv, posting due digests, and
+recording that the gateway is alive, each in its own loop.
+
+Plain asyncio: the Discord layer starts it with a `Sender` and a few callbacks (when
+the gateway is ready, which servers it is in, its latency), so none of this imports
+discord and all of it runs under any sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+from bot.classify import Classifier
+from bot.config import Settings
+from bot.digests.delivery import Sender, deliver_due, resume_unfinished
+from bot.judge import RelevanceJudge
+from bot.pipeline import run_cycle
+from bot.store import Store
+from bot.summarize import Summarizer
+
+log = logging.getLogger(__name__)
+
+DIGEST_CHECK_SECONDS = 30
+HEARTBEAT_RECORD_SECONDS = 30
+
+
+class Service:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        classifier: Classifier,
+        summarizer: Summarizer | None = None,
+        judge: RelevanceJudge | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.classifier = classifier
+        self.summarizer = summarizer
+        self.judge = judge
+        self.poll_lock = asyncio.Lock()  # one poll cycle at a time
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(
+        self,
+        sender: Sender,
+        ready: Callable[[], Awaitable[object]],
+        guild_ids: Callable[[], Iterable[str]],
+        latency: Callable[[], float | None],
+        *,
+        poll: bool = True,
+    ) -> None:
+        """Start the loops; `latency` returns None while the gateway is down."""
+        if poll:
+            self._tasks.append(asyncio.create_task(self._poll_forever(), name="poller"))
+        self._tasks.append(
+            asyncio.create_task(self._heartbeat_forever(ready, latency), name="heartbeat")
+        )
+        self._tasks.append(
+            asyncio.create_task(self._digests_forever(sender, ready, guild_ids), name="digests")
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def poll_once(self) -> None:
+        async with self.poll_lock:
+            await run_cycle(
+                self.store, self.settings, self.classifier, self.summarizer, judge=self.judge
+            )
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("poll cycle failed; next one as scheduled")
+            await asyncio.sleep(self.settings.poll_interval_minutes * 60)
+
+    async def _heartbeat_forever(
+        self, ready: Callable[[], Awaitable[object]], latency: Callable[[], float | None]
+    ) -> None:
+        """Record that the gateway is alive, for `python -m bot health`."""
+        await ready()
+        while True:
+            seconds = latency()
+            if seconds is not None:
+                try:
+                    await self.store.set_state("gateway_heartbeat", f"{seconds:.3f}")
+                except Exception:
+                    log.exception("could not record the gateway heartbeat")
+            await asyncio.sleep(HEARTBEAT_RECORD_SECONDS)
+
+    async def _digests_forever(
+        self,
+        sender: Sender,
+        ready: Callable[[], Awaitable[object]],
+        guild_ids: Callable[[], Iterable[str]],
+    ) -> None:
+        await ready()
+        try:
+            active = [
+                s for guild in guild_ids() for s in await self.store.guild_subscriptions(guild)
+            ]
+            await resume_unfinished(self.store, sender, active)
+        except Exception:
+            log.exception("resuming unfinished digests failed")
+        while True:
+            try:
+                await deliver_due(self.store, self.settings.digests, sender, datetime.now(UTC))
+            except Exception:
+                log.exception("digest round failed; next one in %ds", DIGEST_CHECK_SECONDS)
+            await asyncio.sleep(DIGEST_CHECK_SECONDS)

@@ -1,0 +1,112 @@
+"""Rendering and the schedule as plain data: fast, no server, no database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.digests.render import (
+    CONTENT_LIMIT,
+    EMBED_CHARS_PER_MESSAGE,
+    EMBEDS_PER_MESSAGE,
+    clip,
+    escape,
+    paper_card,
+    paper_embed,
+    poll_outcome,
+    poll_record,
+    render_digest,
+    search_line,
+    summary_text,
+)
+from bot.digests.schedule import next_due
+from bot.digests.terminal import render_terminal
+from bot.models import DigestDay, Poll, PollOutcome, UpsertCounts
+from tests.helpers import make_paper
+
+
+def paper(number: int, **changes: object):
+    base = make_paper(
+        f"2511.{number:05d}",
+        f"Paper {number} about 4-bit quantization",
+        "We quantize weights to 4 bits. It is 2x faster.",
+        authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+    )
+    fields: dict = {"relevance": 0.9, "topics": ("quantization",), "reason": "title: quantization"}
+    return replace(base, **(fields | changes))
+
+
+def test_escape_neutralises_markdown_and_mentions() -> None:
+    text = escape("@everyone <@123> **bold** [x](https://e.example) ||s||")
+    assert "@everyone" not in text and "<@" not in text
+    assert "\\*\\*bold\\*\\*" in text and "\\[x\\]" in text and "\\|\\|" in text
+    assert clip("abcdef", 4) == "abc…" and clip("abc", 4) == "abc"
+
+
+def test_a_digest_is_split_within_discords_limits_in_reading_order() -> None:
+    papers = [paper(i) for i in range(1, 24)]
+    messages = render_digest(papers, max_papers=21)
+    embeds = [e for m in messages for e in m.embeds]
+    assert [e["title"].split(".")[0] for e in embeds] == [str(i) for i in range(1, 22)]
+    for message in messages:
+        assert len(message.embeds) <= EMBEDS_PER_MESSAGE
+        assert sum(len(e["title"]) + len(e["description"]) for e in message.embeds) <= (
+            EMBED_CHARS_PER_MESSAGE
+        )
+        assert len(message.content) <= CONTENT_LIMIT
+        assert [b.arxiv_id for b in message.buttons] == [
+            e["url"].rsplit("/", 1)[1] for e in message.embeds
+        ]
+    assert messages[0].content.startswith("**arXiv efficiency digest · ")
+    assert "23 new papers" in messages[0].content
+    assert "…and 2 more relevant papers" in messages[-1].content
+    assert "Why: title: quantization" in embeds[0]["description"]
+
+
+def test_paper_card_search_line_and_summary_text() -> None:
+    shown = paper(7, reason="against: title: agents")
+    card = paper_card(shown)
+    fields = {f["name"]: f["value"] for f in card["fields"]}
+    assert card["url"] == "https://arxiv.org/abs/2511.00007"
+    assert fields["Why"] == "against: title: agents" and fields["Relevance"] == "0.90"
+    assert fields["Authors"] == "Ada Lovelace, Alan Turing, Grace Hopper, Edsger Dijkstra"
+    line = search_line(3, shown)
+    assert line.startswith("**3.** [Paper 7 about 4") and "et al." in line
+    text = summary_text(shown)
+    assert "**TL;DR**" in text and "no AI summary yet" in text and len(text) <= 2000
+    assert paper_embed(shown, 1)["title"] == "1. Paper 7 about 4-bit quantization"
+
+
+def test_poll_lines() -> None:
+    started = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
+    poll = Poll(
+        3,
+        started,
+        started + timedelta(seconds=42),
+        PollOutcome.FAILED,
+        "arXiv answered 503",
+        4,
+        UpsertCounts(5, 1, 0),
+        None,
+    )
+    assert poll_outcome(poll) == "failed: arXiv answered 503"
+    assert poll_record(poll) == (
+        "#3 2025-11-12 09:00 UTC in 42s: failed, 4 requests, 5 new, 1 updated, 0 unchanged"
+        " (arXiv answered 503)"
+    )
+
+
+def test_next_due_is_strictly_after_and_at_the_digest_time() -> None:
+    at = datetime(2025, 11, 12, 8, 0, tzinfo=UTC)
+    assert next_due("08:00", at - timedelta(seconds=1)) == at
+    assert next_due("08:00", at) == at + timedelta(days=1)
+    assert next_due("23:59", at) == datetime(2025, 11, 12, 23, 59, tzinfo=UTC)
+
+
+def test_terminal_digest_explains_picks_on_request() -> None:
+    day = DigestDay(paper(1).announced, [paper(1), paper(2)])
+    plain = render_terminal(day)
+    assert plain.startswith("Wednesday, November 12, 2025: 2 papers (quantization)")
+    assert "why:" not in plain
+    explained = render_terminal(day, explain_picks=True)
+    assert explained.count("why: title: quantization") == 2

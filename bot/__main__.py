@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.classify import TOPICS, ModelFileError, load_classifier, load_model
 from bot.config import Settings, SettingsError, load_settings
 from bot.digests.export import digest_for_day, export_markdown, latest_listing_day
-from bot.digests.render import first_authors, poll_record
+from bot.digests.render import first_authors, poll_record, title_of
 from bot.digests.terminal import render_terminal
 from bot.health import check_health
 from bot.ingest import PollProgress
@@ -229,7 +229,7 @@ async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace)
         print("No paper has every word; papers with some of them:")
     for rank, paper in enumerate(result.papers, 1):
         topics = f" [{', '.join(paper.topics)}]" if paper.topics else ""
-        print(f"{rank:>2}. {paper.title}{topics}")
+        print(f"{rank:>2}. {title_of(paper)}{topics}")
         print(f"    {first_authors(paper)} | {paper.announced} | {paper.abs_url}")
     return 0
 

@@ -15,7 +15,7 @@ class SummarySource(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Summary:
     tldr: str
-    bullets: tuple[str, str, str]
+    bullets: tuple[str, ...]  # three from a model; up to three picked from an abstract
     source: SummarySource
     model: str | None = None
     prompt_version: str | None = None

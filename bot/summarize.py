@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.config import ModelSettings, SummarySettings
+from bot.extractive import extractive_summary
 from bot.llm import (
     ChatModel,
     ModelAnswer,
@@ -101,47 +102,6 @@ class SummaryOutput(BaseModel):
 def parse_answer(content: str | None) -> SummaryOutput:
     """Validate a model's answer, tolerating a Markdown code fence around the JSON."""
     return parse_json_answer(content, SummaryOutput, "summary")
-
-
-# -- extractive fallback -------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
-_WHAT = re.compile(
-    r"\b(we (propose|introduce|present|develop|design|study|show)|this (paper|work))\b", re.I
-)
-_HOW = re.compile(r"\b(by|using|via|through|based on|leverag\w*|consists?|combin\w*)\b", re.I)
-_GAIN = re.compile(
-    r"\d|\b(outperform\w*|improv\w*|reduc\w*|speed\w*|faster|achiev\w*|accuracy|fewer|less)\b", re.I
-)
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(",;:") + "…"
-
-
-def extractive_summary(paper: Paper) -> Summary:
-    """Three sentences of the abstract: what, how, and what it gains."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(paper.abstract) if s.strip()]
-    if not sentences:
-        sentences = [paper.title]
-    what = next((i for i, s in enumerate(sentences) if _WHAT.search(s)), 0)
-    rest = [i for i in range(len(sentences)) if i != what]
-    how = next((i for i in rest if i > what and _HOW.search(sentences[i])), None)
-    if how is None:
-        how = next((i for i in rest if i > what), rest[0] if rest else what)
-    remaining = [i for i in rest if i != how]
-    gains = [i for i in remaining if _GAIN.search(sentences[i])]
-    gain = gains[-1] if gains else (remaining[-1] if remaining else how)
-    chosen = [what, how, gain]
-    bullets = tuple(_clip(sentences[i], 300) for i in chosen)
-    return Summary(
-        tldr=_clip(sentences[what], 160),
-        bullets=bullets,  # type: ignore[arg-type]
-        source=SummarySource.EXTRACTIVE,
-    )
 
 
 def display_summary(paper: Paper) -> Summary:
@@ -229,7 +189,7 @@ async def summarize_pending(
                 return
             summary = Summary(
                 tldr=answer.output.tldr,
-                bullets=tuple(answer.output.bullets),  # type: ignore[arg-type]
+                bullets=tuple(answer.output.bullets),
                 source=SummarySource.MODEL,
                 model=summarizer.model,
                 prompt_version=PROMPT_VERSION,

@@ -60,6 +60,7 @@ def test_a_digest_is_split_within_discords_limits_in_reading_order() -> None:
     assert messages[0].content.startswith("**arXiv efficiency digest · ")
     assert "23 new papers" in messages[0].content
     assert "…and 2 more relevant papers" in messages[-1].content
+    assert messages[-1].embeds == () and messages[-1].buttons == ()  # after the last paper
     assert "Why: title: quantization" in embeds[0]["description"]
 
 
@@ -110,3 +111,19 @@ def test_terminal_digest_explains_picks_on_request() -> None:
     assert "why:" not in plain
     explained = render_terminal(day, explain_picks=True)
     assert explained.count("why: title: quantization") == 2
+
+
+def test_clipping_ends_at_a_word_and_keeps_numbers_with_their_units() -> None:
+    from bot.text import clip as clip_words
+
+    text = "FlashSparse decodes long prompts with a speedup of 2.1 × over dense attention"
+    for limit in range(20, len(text)):
+        shown = clip_words(text, limit)
+        assert len(shown) <= limit and shown.endswith("…")
+        kept = shown[:-1]
+        assert text.startswith(kept)  # whole words, in order
+        assert text[len(kept)] == " "  # cut at a word boundary
+        assert not kept.endswith("2.1"), shown  # never the number without its ×
+        assert not kept.endswith("2.")
+    assert clip_words("retains 95.18 % of accuracy", 16) == "retains…"
+    assert clip_words("short", 10) == "short"

@@ -169,6 +169,21 @@ async def test_search_answers_privately_with_pages_only_the_searcher_can_turn(
     assert "**6.**" in text_of(page_two)
 
 
+async def test_an_expired_pager_disables_its_buttons_and_says_so(
+    running: ArxivBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.discord_bot.views.PAGER_SECONDS", 0.5)
+    token = fake_discord.slash("search", {"query": "language models"})
+    first, expired = await answer(fake_discord, token, count=2)
+    assert first["type"] == 4  # the reply with live buttons
+    assert [b["disabled"] for b in first["data"]["components"][0]["components"]] == [True, False]
+    assert expired["kind"] == "edit"  # the same message, edited when the pager timed out
+    data = expired["data"]
+    assert data["content"].startswith("Results for `language models` · page 1")
+    assert data["content"].endswith("run `/search` again to page further.")
+    assert all(b["disabled"] for b in data["components"][0]["components"])
+
+
 async def test_topic_option_autocompletes(running: ArxivBot, fake_discord: FakeDiscord) -> None:
     token = fake_discord.autocomplete("search", "topic", "quant", query="llm")
     [response] = await answer(fake_discord, token)
@@ -341,7 +356,7 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     settings = running.settings.model_copy(update={"digest_max_papers": shown})
     posted = await deliver_due(running.store, settings.digests, running.sender, later())
     messages = fake_discord.posted(CHANNEL_ID)
-    assert posted == len(messages) == 2  # 12 embeds: 10 + 2, then "…and N more"
+    assert posted == len(messages) == 3  # 12 embeds: 10 + 2, then "…and N more" on its own
     header = messages[0]["content"]
     assert header.startswith("**arXiv efficiency digest · Wednesday, November 12, 2025**")
     assert f"{relevant} new papers" in header
@@ -350,7 +365,9 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     assert all(
         e["url"].startswith("https://arxiv.org/abs/2511.") for e in embeds
     )  # latest day only
+    # The overflow line comes after the last paper: a message of its own, with no embeds.
     assert f"…and {relevant - shown} more relevant paper" in messages[-1]["content"]
+    assert messages[-1]["embeds"] == [] and messages[-2]["embeds"]
     for message in messages:
         assert message["allowed_mentions"] == {"parse": []}
         assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
@@ -359,7 +376,7 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
     assert all("\nWhy: " in e["description"] for e in embeds)  # every pick explains itself
     # Nothing is posted twice.
     assert await deliver_due(running.store, settings.digests, running.sender, later()) == 0
-    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+    assert len(fake_discord.posted(CHANNEL_ID)) == 3
 
 
 async def test_summary_button_answers_only_the_clicker_even_after_a_restart(

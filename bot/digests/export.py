@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
+from bot.latex import readable_outside_math
 from bot.models import DigestDay, Paper
 from bot.store import Store
 
@@ -46,11 +47,14 @@ def render_markdown_day(day: date, papers: Iterable[Paper]) -> str:
     body = []
     for paper in papers:
         if paper.summary:  # the curated list's three "* " bullets
-            summary = "\n".join("* " + html.escape(b, quote=False) for b in paper.summary.bullets)
+            summary = "\n".join(
+                "* " + html.escape(readable_outside_math(b), quote=False)
+                for b in paper.summary.bullets
+            )
         else:
-            summary = html.escape(paper.abstract, quote=False)
+            summary = html.escape(readable_outside_math(paper.abstract), quote=False)
         body.append(
-            f"[{_markdown_link_text(paper.title)}]({paper.pdf_url}) "
+            f"[{_markdown_link_text(readable_outside_math(paper.title))}]({paper.pdf_url}) "
             f"<details><summary>Summary</summary><p>\n{summary}\n</p></details>\n"
         )
     parts.append("\n".join(body) if body else "No new papers on arXiv\n")

@@ -12,8 +12,10 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
+from bot.latex import readable
 from bot.models import OutgoingMessage, Paper, Poll, PollOutcome, SummaryButton, SummarySource
 from bot.summarize import display_summary
+from bot.text import clip
 
 # Discord's limits, with a margin.
 CONTENT_LIMIT = 2000
@@ -40,8 +42,9 @@ def escape(text: str) -> str:
     return text.replace("@", "@\u200b").replace("<", "<\u200b")
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def title_of(paper: Paper) -> str:
+    """The title as readers see it: LaTeX rendered, one line."""
+    return readable(paper.title)
 
 
 def first_authors(paper: Paper, count: int = 3) -> str:
@@ -77,7 +80,7 @@ def paper_embed(paper: Paper, number: int) -> dict:
         lines.append(f"Why: {escape(explain(paper))}")
     description = "\n".join(lines)
     return {
-        "title": clip(f"{number}. {escape(paper.title)}", EMBED_TITLE_LIMIT),
+        "title": clip(f"{number}. {escape(title_of(paper))}", EMBED_TITLE_LIMIT),
         "url": paper.abs_url,
         "description": clip(description, EMBED_DESCRIPTION_LIMIT),
         "color": EMBED_COLOUR,
@@ -92,7 +95,7 @@ def render_digest(
     papers: Sequence[Paper], max_papers: int, topics_filter: Sequence[str] = ()
 ) -> list[OutgoingMessage]:
     """A header, then one embed and one Summary button per paper, split into messages
-    of at most 10 embeds and ~6,000 embed characters; a last line for papers beyond
+    of at most 10 embeds and ~6,000 embed characters; a last message for papers beyond
     `max_papers`."""
     shown, more = list(papers[:max_papers]), len(papers) - max_papers
     counts = Counter(t for p in papers for t in p.topics)
@@ -132,9 +135,9 @@ def render_digest(
             f"…and {more} more relevant paper{'s' * (more != 1)}: "
             f"`/search{topic_hint} since:{since}` lists them."
         )
-        last = messages[-1]
-        content = clip(last.content, CONTENT_LIMIT - len(line) - 1) + "\n" + line
-        messages[-1] = OutgoingMessage(content, last.embeds, last.buttons)
+        # Its own message: Discord shows a message's text above its embeds, and this line
+        # belongs after the last paper.
+        messages.append(OutgoingMessage(line))
     return messages
 
 
@@ -151,7 +154,7 @@ def render_note(kind: str, reasons: Sequence[str] = ()) -> OutgoingMessage:
 def search_line(number: int, paper: Paper) -> str:
     topics = " ".join(f"`{t}`" for t in paper.topics)
     return (
-        f"**{number}.** [{escape(clip(paper.title, 180))}](<{paper.abs_url}>)\n"
+        f"**{number}.** [{escape(clip(title_of(paper), 180))}](<{paper.abs_url}>)\n"
         f"{escape(first_authors(paper))} · {paper.announced.isoformat()}"
         + (f" · {topics}" if topics else "")
     )
@@ -159,8 +162,11 @@ def search_line(number: int, paper: Paper) -> str:
 
 def summary_text(paper: Paper) -> str:
     summary = display_summary(paper)
-    lines = [f"**{escape(clip(paper.title, 250))}**", f"**TL;DR** {escape(summary.tldr)}"]
-    lines += [f"• {escape(b)}" for b in summary.bullets]
+    lines = [
+        f"**{escape(clip(title_of(paper), 250))}**",
+        f"**TL;DR** {escape(readable(summary.tldr))}",
+    ]
+    lines += [f"• {escape(readable(b))}" for b in summary.bullets]
     if summary.source is SummarySource.EXTRACTIVE:
         lines.append("-# Sentences picked from the abstract; no AI summary yet.")
     else:
@@ -183,7 +189,7 @@ def paper_card(paper: Paper) -> dict:
         fields.append(("Why", clip(escape(explain(paper)), FIELD_LIMIT), False))
     fields.append(("Links", f"[abs]({paper.abs_url}) · [pdf]({paper.pdf_url})", True))
     return {
-        "title": clip(escape(paper.title), EMBED_TITLE_LIMIT),
+        "title": clip(escape(title_of(paper)), EMBED_TITLE_LIMIT),
         "url": paper.abs_url,
         "color": EMBED_COLOUR,
         "description": summary_text(paper).split("\n", 1)[1][:EMBED_DESCRIPTION_LIMIT],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.digests.render import explain, first_authors
+from bot.digests.render import explain, first_authors, title_of
 from bot.models import DigestDay, SummarySource
 from bot.summarize import display_summary
 
@@ -20,7 +20,7 @@ def render_terminal(digest: DigestDay, width: int = 100, explain_picks: bool = F
         "",
     ]
     for rank, paper in enumerate(digest.papers, 1):
-        lines.append(f"{rank:>2}. {paper.title}")
+        lines.append(f"{rank:>2}. {title_of(paper)}")
         indent = " " * 4
         details = [first_authors(paper), paper.abs_url]
         if paper.topics:

@@ -14,13 +14,14 @@ from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
 from bot.config import DigestSettings
 from bot.digests.delivery import Sender, deliver_subscription
-from bot.digests.render import clip, escape, paper_card, poll_outcome, search_line
+from bot.digests.render import escape, paper_card, poll_outcome, search_line
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.search import SearchError, search_papers
 from bot.store import Store
 from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
+from bot.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class Papers(commands.Cog):
 
         text, has_next = await render(0)
         view = SearchPager(interaction.user.id, render, has_next)
+        view.text, view.origin = text, interaction
         await interaction.response.send_message(
             text, view=view, ephemeral=not public, allowed_mentions=NO_MENTIONS
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ import discord
 from bot.digests.render import summary_text
 from bot.models import OutgoingMessage
 from bot.store import Store
+from bot.text import clip
 
 
 class _WithStore(Protocol):
@@ -18,6 +20,7 @@ class _WithStore(Protocol):
 
 
 NO_MENTIONS = discord.AllowedMentions.none()
+PAGER_SECONDS = 600  # well inside the 15 minutes an interaction token can edit its message
 
 
 class SummaryButton(
@@ -76,18 +79,35 @@ def embeds_of(message: OutgoingMessage) -> list[discord.Embed]:
 class SearchPager(discord.ui.View):
     """Previous/Next for one person's search; others are told to run their own."""
 
+    EXPIRED = "-# These buttons have expired; run `/search` again to page further."
+
     def __init__(
         self,
         owner_id: int,
         render: Callable[[int], Awaitable[tuple[str, bool]]],
         has_next: bool,
     ) -> None:
-        super().__init__(timeout=600)
+        super().__init__(timeout=PAGER_SECONDS)
         self.owner_id = owner_id
         self.render = render
         self.page = 0
+        self.text = ""
+        self.origin: discord.Interaction | None = None  # the /search that showed it
         self.previous.disabled = True
         self.next.disabled = not has_next
+
+    async def on_timeout(self) -> None:
+        """Buttons that no longer answer are shown disabled, with a line saying why."""
+        if self.origin is None:
+            return
+        self.previous.disabled = self.next.disabled = True
+        # The message may be gone, or its token expired (15 minutes): nothing to show then.
+        with contextlib.suppress(discord.HTTPException):
+            await self.origin.edit_original_response(
+                content=clip(f"{self.text}\n{self.EXPIRED}", 2000),
+                view=self,
+                allowed_mentions=NO_MENTIONS,
+            )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
@@ -101,7 +121,7 @@ class SearchPager(discord.ui.View):
 
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
         text, has_next = await self.render(page)
-        self.page = page
+        self.page, self.text = page, text
         self.previous.disabled = page == 0
         self.next.disabled = not has_next
         await interaction.response.edit_message(

@@ -33,7 +33,7 @@ import psutil  # noqa: E402
 from bot.classify import load_classifier  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.digests.delivery import DELIVERY_CONCURRENCY, deliver_due  # noqa: E402
-from bot.discord_bot.client import ArxivBot  # noqa: E402
+from bot.discord_bot.client import bot_for  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -61,7 +61,7 @@ async def deliver_to(channels: int, latency: float, concurrency: int) -> dict:
     await classify_pending(store, load_classifier())
     for channel_id in ids:
         await subscribe(store, settings.digests, GUILD_ID, channel_id)
-    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
+    bot = bot_for(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start("bench-token"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
     began = time.perf_counter()

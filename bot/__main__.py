@@ -14,8 +14,8 @@ from pathlib import Path
 from bot.classify import TOPICS, ModelFileError, load_classifier, load_model
 from bot.config import Settings, SettingsError, load_settings
 from bot.digests.export import digest_for_day, export_markdown, latest_listing_day
-from bot.digests.render import first_authors, poll_record, title_of
-from bot.digests.terminal import render_terminal
+from bot.digests.render import poll_record
+from bot.digests.terminal import render_search_results, render_terminal
 from bot.health import check_health
 from bot.ingest import PollProgress
 from bot.judge import judge_pending, measure_judge
@@ -121,14 +121,15 @@ def _print_progress(progress: PollProgress) -> None:
 
 
 async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    from bot.discord_bot.client import ArxivBot
+    from bot.discord_bot.client import bot_for
     from bot.service import Service
 
     assert settings.discord_token is not None
     classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
     summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
     judge = open_judge(settings)
-    bot = ArxivBot(settings, store, Service(store, settings, classifier, summarizer, judge))
+    service = Service(store, settings, classifier, summarizer, judge)
+    bot = bot_for(settings, store, service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -155,7 +156,7 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
 
 
 async def cmd_health(settings: Settings) -> int:
-    healthy, line = await check_health(settings)
+    healthy, line = await check_health(settings.storage, settings.poll_interval_minutes)
     print(line)
     return 0 if healthy else 1
 
@@ -225,12 +226,7 @@ async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace)
     if not result.papers:
         print("No papers found.")
         return 0
-    if result.mode == "any-term":
-        print("No paper has every word; papers with some of them:")
-    for rank, paper in enumerate(result.papers, 1):
-        topics = f" [{', '.join(paper.topics)}]" if paper.topics else ""
-        print(f"{rank:>2}. {title_of(paper)}{topics}")
-        print(f"    {first_authors(paper)} | {paper.announced} | {paper.abs_url}")
+    print(render_search_results(result.papers, result.mode == "any-term"))
     return 0
 
 

@@ -54,6 +54,18 @@ class JudgeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    token: SecretStr | None
+    api_base_url: str
+    guild_id: int | None  # register commands in this one server; None: globally
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    database_path: Path
+
+
+@dataclass(frozen=True, slots=True)
 class DigestSettings:
     default_time: str  # HH:MM UTC
     max_papers: int
@@ -62,8 +74,9 @@ class DigestSettings:
 
 class Settings(BaseSettings):
     """Every setting, flat as in the environment and `.env`. Modules receive only their
-    section (`settings.arxiv`, `.llm`, `.summaries`, `.judge`, `.digests`); the service,
-    the pipeline and the command line, which put the stages together, get the whole."""
+    section (`settings.arxiv`, `.llm`, `.summaries`, `.judge`, `.digests`, `.discord`,
+    `.storage`); the service, the pipeline and the command line, which put the stages
+    together, get the whole."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -228,6 +241,14 @@ class Settings(BaseSettings):
             self.judge_batch_size,
             self.summary_concurrency,
         )
+
+    @property
+    def discord(self) -> DiscordSettings:
+        return DiscordSettings(self.discord_token, self.discord_api_base_url, self.discord_guild_id)
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings(self.database_path)
 
     @property
     def digests(self) -> DigestSettings:

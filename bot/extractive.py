@@ -142,3 +142,8 @@ def extractive_summary(paper: Paper) -> Summary:
     if tldr in bullets:  # the what-sentence was already as short as it gets
         bullets.remove(tldr)
     return Summary(tldr=tldr, bullets=tuple(bullets), source=SummarySource.EXTRACTIVE)
+
+
+def display_summary(paper: Paper) -> Summary:
+    """What a reader sees: the model's summary when there is one, else the fallback."""
+    return paper.summary or extractive_summary(paper)

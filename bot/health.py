@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.config import Settings
+from bot.config import StorageSettings
 from bot.store import DatabaseTooNewError, Store
 
 HEARTBEAT_MAX_AGE = timedelta(minutes=3)
@@ -19,9 +19,11 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds // 3600} h ago"
 
 
-async def check_health(settings: Settings, now: datetime | None = None) -> tuple[bool, str]:
+async def check_health(
+    storage: StorageSettings, poll_interval_minutes: int, now: datetime | None = None
+) -> tuple[bool, str]:
     now = now or datetime.now(UTC)
-    path = settings.database_path
+    path = storage.database_path
     if not path.exists():
         return False, f"not running: no database at {path}"
     try:
@@ -42,7 +44,7 @@ async def check_health(settings: Settings, now: datetime | None = None) -> tuple
     if age > HEARTBEAT_MAX_AGE:
         return False, f"not running: last Discord heartbeat {_ago(age)}"
     # arXiv has bad hours; only a poller silent for three intervals (and 30 min) is unwell.
-    allowed = timedelta(minutes=3 * settings.poll_interval_minutes + 30)
+    allowed = timedelta(minutes=3 * poll_interval_minutes + 30)
     reference = last_poll or (started[1] if started else None)
     if reference is None or now - reference > allowed:
         when = _ago(now - last_poll) if last_poll else "never"

@@ -22,7 +22,8 @@ from enum import StrEnum
 from bot.arxiv_ids import is_category, parse_arxiv_id
 from bot.classify import TOPICS
 from bot.models import Paper, SearchQuery
-from bot.store import SearchFilters, Store
+from bot.store import SearchFilters, Store, fts_match, fts_quote
+from bot.text import WORD
 
 MAX_QUERY_CHARS = 300
 MAX_TERMS = 16
@@ -32,7 +33,6 @@ _TITLE_WEIGHT = 4.0
 _AUTHOR_WEIGHT = 2.0
 NO_FILTERS = SearchFilters()
 _PHRASE = re.compile(r'"([^"]*)"')
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 
 
 class SearchError(ValueError):
@@ -53,37 +53,21 @@ class SearchResult:
     mode: SearchMode
 
 
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
-
-
 def query_terms(text: str) -> list[str]:
     """Phrases and words, as plain strings: quoted text stays a phrase, `low-rank`
     becomes the phrase "low rank"; punctuation, operators and emoji carry no meaning."""
     terms: list[str] = []
     for index, chunk in enumerate(_PHRASE.split(text)):
         if index % 2:  # inside quotes
-            words = _WORD.findall(chunk)
+            words = WORD.findall(chunk)
             if words:
                 terms.append(" ".join(w.replace("-", " ").replace("'", " ") for w in words))
         else:
-            terms.extend(w.replace("-", " ").replace("'", " ") for w in _WORD.findall(chunk))
+            terms.extend(w.replace("-", " ").replace("'", " ") for w in WORD.findall(chunk))
     seen: dict[str, None] = {}
     for term in terms:
         seen.setdefault(" ".join(term.lower().split()), None)
     return [t for t in seen if t][:MAX_TERMS]
-
-
-def match_expression(terms: list[str], author: str | None = None, any_term: bool = False) -> str:
-    parts = [_quote(t) for t in terms]
-    expression = (" OR " if any_term else " AND ").join(parts)
-    if any_term and len(parts) > 1:
-        expression = f"({expression})"
-    if author:
-        names = [_quote(w) for w in _WORD.findall(author)][:8]
-        author_part = " AND ".join(f"authors : {n}" for n in names)
-        expression = f"{expression} AND {author_part}" if expression else author_part
-    return expression
 
 
 def validate(query: SearchQuery) -> SearchFilters:
@@ -99,7 +83,7 @@ def validate(query: SearchQuery) -> SearchFilters:
         raise SearchError(f"{query.category!r} is not an arXiv category like cs.LG.")
     if query.since and query.until and query.since > query.until:
         raise SearchError("The start date is after the end date.")
-    if query.author is not None and not _WORD.search(query.author):
+    if query.author is not None and not WORD.search(query.author):
         raise SearchError("Give the author's name as letters, e.g. author: Hinton.")
     return SearchFilters(query.topic, query.category, query.since, query.until)
 
@@ -145,16 +129,16 @@ async def _ranked(
     max_df: int,
     any_term: bool,
 ) -> tuple[list[Paper], SearchMode]:
-    match = match_expression(terms, query.author, any_term)
+    match = fts_match(terms, query.author, any_term)
     # bm25 counts, for every query term, the papers holding it: cheap for rare terms,
     # a scan of most of the index for common ones. Estimate each term's share of
     # papers from where its max_df-th newest occurrence sits.
     newest = await store.newest_rowid()
     shares: dict[str, float] = {}
     for term in terms:
-        kth = await store.nth_newest_match(_quote(term), NO_FILTERS, max_df)
+        kth = await store.nth_newest_match(fts_quote(term), NO_FILTERS, max_df)
         if kth is None:
-            count = await store.count_matches(_quote(term), max_df)
+            count = await store.count_matches(fts_quote(term), max_df)
             shares[term] = max(count, 1) / max(newest, 1)
         else:
             shares[term] = max_df / max(newest - kth + 1, max_df)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.config import ModelSettings, SummarySettings
-from bot.extractive import extractive_summary
 from bot.llm import (
     ChatModel,
     ModelAnswer,
@@ -102,11 +101,6 @@ class SummaryOutput(BaseModel):
 def parse_answer(content: str | None) -> SummaryOutput:
     """Validate a model's answer, tolerating a Markdown code fence around the JSON."""
     return parse_json_answer(content, SummaryOutput, "summary")
-
-
-def display_summary(paper: Paper) -> Summary:
-    """What a reader sees: the model's summary when there is one, else the fallback."""
-    return paper.summary or extractive_summary(paper)
 
 
 # -- the model ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+# A word as people type it: letters and digits, with inner apostrophes and hyphens.
+WORD = re.compile(r"\w+(?:['’\-]\w+)*")
 _UNIT = re.compile(r"^(?:%|×|x\b|times\b|ms\b|s\b|gb\b|mb\b|tb\b|tokens?\b|points?\b|pp\b)", re.I)
 _HAS_DIGIT = re.compile(r"\d")
 

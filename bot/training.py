@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.classify import Classifier, Quality, RelevanceModel, measure
 from bot.features import PaperFeatures, extract_features
@@ -153,14 +153,17 @@ def load_labelled_days(labels_dir: Path, listings_dir: Path | None = None) -> li
 
 
 class _Fits:
-    """Features of each labelled paper, and fits keyed by the days they were trained on,
-    computed once across the many fits of a cross-validation (inner and outer folds
-    share their training sets in pairs)."""
+    """Features of the labelled papers as one matrix, built once, and fits keyed by the
+    days they were trained on: a cross-validation's inner and outer folds share their
+    training sets in pairs, and each fit only slices rows and columns of the matrix."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
         self._features: dict[str, PaperFeatures] = {}
         self._fits: dict[frozenset[str], tuple[dict, float]] = {}
+        self._matrix: Any = None
+        self._names: list[str] = []
+        self._row: dict[str, int] = {}
 
     def features(self, paper: LabelledPaper) -> PaperFeatures:
         found = self._features.get(paper.arxiv_id)
@@ -189,6 +192,32 @@ class _Fits:
                 models[topic] = {"intercept": round(intercept, 6), "weights": weights}
         return models
 
+    def _rows(self, papers: Sequence[LabelledPaper]) -> Any:
+        """The matrix rows of `papers`, extending the matrix with papers not seen yet.
+        Columns are feature names in sorted order, as DictVectorizer would put them."""
+        from scipy.sparse import csr_matrix
+
+        missing = [p for p in papers if p.arxiv_id not in self._row]
+        if missing:
+            known = [p for p in self._features if p in self._row]
+            everything = [*known, *dict.fromkeys(p.arxiv_id for p in missing)]
+            for paper in missing:
+                self.features(paper)
+            self._names = sorted({n for i in everything for n in self._features[i].values})
+            column = {name: j for j, name in enumerate(self._names)}
+            data, indices, pointers = [], [], [0]
+            for arxiv_id in everything:
+                values = self._features[arxiv_id].values
+                ordered = sorted((column[n], v) for n, v in values.items())
+                indices += [j for j, _ in ordered]
+                data += [v for _, v in ordered]
+                pointers.append(len(indices))
+            self._matrix = csr_matrix(
+                (data, indices, pointers), shape=(len(everything), len(self._names))
+            )
+            self._row = {arxiv_id: i for i, arxiv_id in enumerate(everything)}
+        return self._matrix[[self._row[p.arxiv_id] for p in papers]]
+
     def fit_papers(
         self,
         papers: Sequence[LabelledPaper],
@@ -197,34 +226,27 @@ class _Fits:
         c: float = REGULARIZATION_C,
     ) -> tuple[dict, float]:
         try:
-            from sklearn.feature_extraction import DictVectorizer
+            import numpy as np
             from sklearn.linear_model import LogisticRegression
         except ImportError:
             raise TrainingUnavailable(
                 "training needs scikit-learn: pip install '.[train]'"
             ) from None
-
-        rows = [
-            {
-                k: v
-                for k, v in self.features(p).values.items()
-                if not prefixes or k.startswith(prefixes)
-            }
-            for p in papers
-        ]
-        documents = Counter(name for row in rows for name in row)
-        kept = [{k: v for k, v in row.items() if documents[k] >= MIN_DOCUMENTS} for row in rows]
-        vectorizer = DictVectorizer()
-        matrix = vectorizer.fit_transform(kept)
         if len(set(labels)) < 2:
             raise LabelsError(
                 "a training fold holds only relevant or only irrelevant papers; label more days"
             )
+        rows = self._rows(papers)
+        # A feature seen in fewer than MIN_DOCUMENTS of these papers is left out.
+        keep = np.asarray((rows != 0).sum(axis=0)).ravel() >= MIN_DOCUMENTS
+        if prefixes:
+            keep &= np.array([name.startswith(prefixes) for name in self._names])
+        columns = np.flatnonzero(keep)
         fitted = LogisticRegression(C=c, max_iter=5000)
-        fitted.fit(matrix, list(labels))
+        fitted.fit(rows[:, columns], list(labels))
         weights = {
-            name: float(w)
-            for name, w in zip(vectorizer.get_feature_names_out(), fitted.coef_[0], strict=True)
+            self._names[j]: float(w)
+            for j, w in zip(columns, fitted.coef_[0], strict=True)
             if abs(w) >= MIN_WEIGHT
         }
         return weights, float(fitted.intercept_[0])
@@ -245,7 +267,12 @@ def _choose_threshold(days: Sequence[LabelledDay], fits: _Fits) -> float:
     near its top, so take the middle of the thresholds within 0.01 of the best."""
     scored: list[tuple[float, bool]] = []
     for held_out in days:
-        model = _model(*fits.fit([d for d in days if d is not held_out]), 0.5, {})
+        weights, intercept = fits.fit([d for d in days if d is not held_out])
+        # Scored with weights rounded as the model file rounds them (RelevanceModel.to_json),
+        # without writing and reading one for every fold.
+        model = RelevanceModel(
+            {k: round(v, 5) for k, v in weights.items()}, round(intercept, 6), 0.5, ""
+        )
         scored += [(model.probability(fits.features(p)), p.relevant) for p in held_out.papers]
     truth = [relevant for _, relevant in scored]
     f1 = {t: measure([s >= t for s, _ in scored], truth).f1 for t in THRESHOLDS}

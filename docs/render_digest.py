@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bot.classify import load_classifier  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.digests.delivery import deliver_due  # noqa: E402
-from bot.discord_bot.client import ArxivBot  # noqa: E402
+from bot.discord_bot.client import bot_for  # noqa: E402
 from bot.pipeline import classify_pending  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -49,7 +49,7 @@ async def recorded_digest() -> list[dict]:
     await store.upsert_papers(fixture_papers("2025-11-12"))
     await classify_pending(store, load_classifier())
     await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
-    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
+    bot = bot_for(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start("render"))
     await asyncio.wait_for(bot.wait_until_ready(), 30)
     await deliver_due(

@@ -17,9 +17,15 @@ REPORT_LINES: list[str] = []
 
 
 @pytest.fixture
-def report_line() -> Callable[[str], None]:
-    """Lines (like classifier quality) printed at the end of every test run."""
-    return REPORT_LINES.append
+def report_line(record_property: Callable[[str, object], None]) -> Callable[[str], None]:
+    """Lines (like classifier quality) printed at the end of every test run. They travel
+    as the test report's properties, so they reach the summary from parallel workers too."""
+    return lambda line: record_property("figure", line)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        REPORT_LINES.extend(str(v) for k, v in report.user_properties if k == "figure")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

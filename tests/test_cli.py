@@ -127,8 +127,12 @@ def test_hostile_search_text_never_shows_a_traceback(
         assert result.returncode == 0 and result.stdout.strip() == "No papers found."
     else:
         assert result.returncode == 0 and re.search(r"^ 1\. ", result.stdout, re.M)
-    status = run_bot(["status"], filled_folder)
-    assert "Papers stored: 351" in status.stdout  # nothing was dropped
+
+
+def test_hostile_searches_drop_nothing(filled_folder: Path) -> None:
+    for query in ("'; DROP TABLE papers; --", "papers_fts MATCH *", "1 OR 1=1"):
+        assert run_bot(["search", query], filled_folder).returncode == 0  # words: searched
+    assert "Papers stored: 351" in run_bot(["status"], filled_folder).stdout
 
 
 def test_invalid_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:

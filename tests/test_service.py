@@ -1,146 +1,72 @@
-"""`python -m bot run` as a container runs it: a real process against loopback arXiv,
-OpenAI and Discord servers; signals, health, backup, and logs that keep secrets."""
+"""The service's loops with any Sender: no Discord needed, a real SQLite file."""
 
 from __future__ import annotations
 
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import asyncio
+from datetime import UTC, datetime, timedelta
 
-import pytest
+from bot.classify import load_classifier
+from bot.config import Settings
+from bot.models import OutgoingMessage
+from bot.pipeline import classify_pending
+from bot.service import Service
+from bot.store import Store
+from bot.subscriptions import subscribe
+from tests.helpers import fixture_papers
 
-from tests.fake_arxiv import FakeArxiv, Fault
-from tests.fake_discord import GUILD_ID, FakeDiscord
-from tests.fake_openai import FakeOpenAI
-from tests.helpers import bot_environment, run_bot
-
-pytestmark = pytest.mark.loopback
-
-DISCORD_SECRET = "MTAwMDAwMDAwMDAwMDAwMDAw.discord-secret-token"
-OPENAI_SECRET = "sk-proj-secret-openai-key-0123456789"
+GUILD, CHANNEL = "910000000000000001", "920000000000000001"
 
 
-@pytest.fixture
-def servers(fake_arxiv: FakeArxiv) -> Iterator[tuple[FakeArxiv, FakeDiscord, FakeOpenAI]]:
-    discord_server = FakeDiscord().start()
-    openai_server = FakeOpenAI().start()
-    yield fake_arxiv, discord_server, openai_server
-    discord_server.stop()
-    openai_server.stop()
+class RecordingSender:
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, OutgoingMessage]] = []
+
+    async def send(self, channel_id: str, message: OutgoingMessage) -> str:
+        self.posted.append((channel_id, message))
+        return str(len(self.posted))
 
 
-def service_env(tmp_path: Path, arxiv: FakeArxiv, discord: FakeDiscord, llm: FakeOpenAI) -> dict:
-    return {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'arxiv-bot.db'}",
-        "ARXIV_API_URL": arxiv.url,
-        "ARXIV_DELAY_SECONDS": "0",
-        "ARXIV_LOOKBACK_DAYS": "3650",
-        "ARXIV_PAGE_SIZE": "50",
-        "DISCORD_TOKEN": DISCORD_SECRET,
-        "DISCORD_API_BASE_URL": discord.api_base,
-        "DISCORD_GUILD_ID": GUILD_ID,
-        "OPENAI_API_KEY": OPENAI_SECRET,
-        "OPENAI_BASE_URL": llm.base_url,
-        "LOG_LEVEL": "DEBUG",  # the most a log can say: secrets must still not appear
-    }
+async def until(condition, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
-def start_service(
-    env: dict, cwd: Path, name: str
-) -> tuple[subprocess.Popen, Callable[[], tuple[str, str]]]:
-    """Start `python -m bot run` with its output in files (a pipe nobody reads would
-    fill up and block the service)."""
-    out_path, err_path = cwd / f"{name}.out", cwd / f"{name}.err"
-    with out_path.open("w") as out, err_path.open("w") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            env=bot_environment(env),
-            cwd=cwd,
-            stdout=out,
-            stderr=err,
-        )
-    return process, lambda: (out_path.read_text(), err_path.read_text())
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError("condition not met")
-
-
-def test_full_run_sigterm_mid_poll_health_backup_and_no_secrets_in_logs(
-    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
+    store: Store, settings: Settings
 ) -> None:
-    arxiv, discord, llm = servers
-    arxiv.add_day("2025-10-03")
-    arxiv.add_day("2025-11-12")
-    env = service_env(tmp_path, arxiv, discord, llm)
-    # Before the service ever ran: health says so, and creates nothing.
-    before = run_bot(["health"], tmp_path, env)
-    assert before.returncode == 1 and before.stdout.startswith("not running")
-    assert not (tmp_path / "data").exists()
+    await store.upsert_papers(fixture_papers("2025-11-12"))
+    await classify_pending(store, load_classifier())
+    # Subscribed yesterday at a time already past: due now.
+    past = datetime.now(UTC) - timedelta(days=1)
+    await subscribe(store, settings.digests, GUILD, CHANNEL, digest_time="00:00", now=past)
+    sender, gateway = RecordingSender(), {"latency": None}
+    service = Service(store, settings, load_classifier())
 
-    # First run: a complete poll, summaries, then SIGTERM while idle.
-    service, read_logs = start_service(env, tmp_path, "first")
-    try:
-        discord.wait_ready(30)
-        wait_for(lambda: len(llm.requests) >= 5, 30)
-        wait_for(lambda: run_bot(["health"], tmp_path, env).returncode == 0, 30)
-        healthy = run_bot(["health"], tmp_path, env)
-        assert healthy.stdout.startswith("ok: Discord heartbeat")
-        backup = run_bot(["backup", str(tmp_path / "backups" / "copy.db")], tmp_path, env)
-        assert backup.returncode == 0, backup.stderr
-        with sqlite3.connect(tmp_path / "backups" / "copy.db") as copy:
-            assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            assert copy.execute("SELECT count(*) FROM papers").fetchone()[0] > 0
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=10)
-    finally:
-        if service.poll() is None:
-            service.kill()
-    out, err = read_logs()
-    assert service.returncode == 0, err[-2000:]
-    logs = out + err
-    for secret in (DISCORD_SECRET, OPENAI_SECRET):
-        assert secret not in logs
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines and all(
-        any(f" {level} " in line for level in ("DEBUG", "INFO", "WARNING", "ERROR"))
-        for line in lines
-    )
-    assert any("service stopped" in line for line in lines)
+    async def ready() -> None:
+        return None
 
-    # Second run, on a fresh database: SIGTERM while a slow backfill is reading pages.
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'data2' / 'arxiv-bot.db'}"
-    arxiv.fail_next(Fault(), *[Fault(delay=2.0)] * 10)
-    requests_before = len(arxiv.requests)
-    service, read_logs = start_service(env, tmp_path, "second")
+    service.start(sender, ready, lambda: [GUILD], lambda: gateway["latency"], poll=False)
+    await until(lambda: len(sender.posted) >= 2)
+    assert {channel for channel, _ in sender.posted} == {CHANNEL}
+    assert sender.posted[0][1].content.startswith("**arXiv efficiency digest · ")
+    assert await store.get_state("gateway_heartbeat") is None  # gateway down: nothing recorded
+
+    await service.stop()  # the loops end; nothing runs on after stop
+    posted = len(sender.posted)
+    await asyncio.sleep(0.1)
+    assert len(sender.posted) == posted
+
+    # The gateway is up: its latency is recorded for `python -m bot health`.
+    gateway["latency"] = 0.042
+    service.start(sender, ready, lambda: [GUILD], lambda: gateway["latency"], poll=False)
     try:
-        wait_for(lambda: len(arxiv.requests) >= requests_before + 2, 30)  # mid-poll
-        began = time.monotonic()
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=10)
-        took = time.monotonic() - began
+        for _ in range(250):
+            recorded = await store.get_state("gateway_heartbeat")
+            if recorded:
+                break
+            await asyncio.sleep(0.02)
+        assert recorded is not None and recorded[0] == "0.042"
     finally:
-        if service.poll() is None:
-            service.kill()
-    out, err = read_logs()
-    assert service.returncode == 0, err[-2000:]
-    assert took < 10
-    for secret in (DISCORD_SECRET, OPENAI_SECRET):
-        assert secret not in out + err
-    with sqlite3.connect(tmp_path / "data2" / "arxiv-bot.db") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert db.execute("SELECT count(*) FROM polls WHERE outcome = 'running'").fetchone()[0] == 0
-        last = db.execute("SELECT outcome, reason FROM polls ORDER BY id DESC LIMIT 1").fetchone()
-        assert last[0] == "failed" and "interrupted" in last[1]
-        stored = db.execute("SELECT count(*) FROM papers").fetchone()[0]
-        assert 50 <= stored < 351  # the pages read before the signal were kept
-        db.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')")
+        await service.stop()

@@ -12,14 +12,13 @@ from bot.classify import load_classifier
 from bot.config import Settings
 from bot.digests.export import digest_for_day
 from bot.digests.terminal import render_terminal
+from bot.extractive import display_summary, extractive_summary
 from bot.models import SummarySource
 from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
 from bot.summarize import (
     PROMPT_VERSION,
     Summarizer,
-    display_summary,
-    extractive_summary,
     parse_answer,
     summarize_pending,
 )

@@ -12,10 +12,20 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
+from bot.extractive import display_summary
 from bot.latex import readable
-from bot.models import OutgoingMessage, Paper, Poll, PollOutcome, SummaryButton, SummarySource
-from bot.summarize import display_summary
+from bot.models import (
+    OutgoingMessage,
+    Paper,
+    Poll,
+    PollOutcome,
+    Subscription,
+    SubscriptionStatus,
+    SummaryButton,
+    SummarySource,
+)
 from bot.text import clip
+from bot.vocabulary import TOPICS
 
 # Discord's limits, with a margin.
 CONTENT_LIMIT = 2000
@@ -219,3 +229,42 @@ def poll_record(poll: Poll) -> str:
         f"{c.new} new, {c.updated} updated, {c.unchanged} unchanged"
     )
     return line + (f" ({poll.reason})" if poll.reason else "")
+
+
+def search_page(
+    query: str, page: int, size: int, papers: Sequence[Paper], some_words_only: bool
+) -> str:
+    """One page of /search results (`papers` may hold one more than `size`)."""
+    if not papers:
+        return "No papers found."
+    what = f"`{escape(clip(query, 80))}`" if query else "your filters"
+    lines = [f"Results for {what} · page {page + 1}"]
+    if some_words_only:
+        lines[0] += " (no paper has every word; these have some)"
+    first = page * size
+    lines += [search_line(first + i + 1, p) for i, p in enumerate(papers[:size])]
+    return clip("\n".join(lines), CONTENT_LIMIT)
+
+
+def topics_text(counts: dict[str, int]) -> str:
+    lines = ["**Topics** (relevant papers listed in the last 7 days)"]
+    lines += [f"`{t}`: {counts.get(t, 0)}" for t in TOPICS]
+    return "\n".join(lines)
+
+
+def status_text(
+    polls: Sequence[Poll], total: int, relevant: int, subscription: Subscription | None
+) -> str:
+    """/status: what is stored, the last polls, and this channel's digest."""
+    lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)", "**Last polls:**"]
+    if not polls:
+        lines.append("none yet")
+    for poll in polls:
+        lines.append(f"<t:{int(poll.started_at.timestamp())}:R> · {escape(poll_outcome(poll))}")
+    if subscription and subscription.status is SubscriptionStatus.ACTIVE:
+        lines.append(f"**Next digest here:** <t:{int(subscription.next_due_at.timestamp())}:f>")
+    elif subscription and subscription.status is SubscriptionStatus.PAUSED:
+        lines.append(f"**Digest here paused:** {escape(subscription.status_reason or '')}")
+    else:
+        lines.append("**This channel has no digest.** `/subscribe` sets one up.")
+    return "\n".join(lines)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 
 from bot.digests.render import explain, first_authors, title_of
-from bot.models import DigestDay, SummarySource
-from bot.summarize import display_summary
+from bot.extractive import display_summary
+from bot.models import DigestDay, Paper, SummarySource
 
 
 def render_terminal(digest: DigestDay, width: int = 100, explain_picks: bool = False) -> str:
@@ -47,4 +48,14 @@ def render_terminal(digest: DigestDay, width: int = 100, explain_picks: bool = F
                 )
             )
         lines.append("")
+    return "\n".join(lines)
+
+
+def render_search_results(papers: Sequence[Paper], some_words_only: bool) -> str:
+    """`python -m bot search`: a numbered line per paper, then authors, day and link."""
+    lines = ["No paper has every word; papers with some of them:"] if some_words_only else []
+    for rank, paper in enumerate(papers, 1):
+        topics = f" [{', '.join(paper.topics)}]" if paper.topics else ""
+        lines.append(f"{rank:>2}. {title_of(paper)}{topics}")
+        lines.append(f"    {first_authors(paper)} | {paper.announced} | {paper.abs_url}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.config import Settings
+from bot.config import DigestSettings, DiscordSettings, Settings
 from bot.digests.delivery import ChannelForbidden, ChannelGone
 from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 from bot.discord_bot.endpoints import use_gateway, use_rest_base
@@ -55,21 +55,27 @@ class ArxivBot(commands.Bot):
     service (polls, digests, heartbeats) with a sender that posts to Discord."""
 
     def __init__(
-        self, settings: Settings, store: Store, service: Service, run_poller: bool = True
+        self,
+        discord_settings: DiscordSettings,
+        digests: DigestSettings,
+        store: Store,
+        service: Service,
+        run_poller: bool = True,
     ) -> None:
         # Slash commands and buttons need no privileged intents; guilds (not privileged)
         # keeps the server and channel cache that interactions and digests rely on.
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents)
-        self.settings = settings
+        self.discord_settings = discord_settings
+        self.digests = digests
         self.store = store
         self.service = service
         self.sender = DiscordSender(self)
         self.run_poller = run_poller
 
     async def login(self, token: str) -> None:
-        custom = use_rest_base(self.settings.discord_api_base_url)
+        custom = use_rest_base(self.discord_settings.api_base_url)
         await super().login(token)
         if custom:
             # A plain Bot connects straight to Discord's public gateway; behind a custom
@@ -80,8 +86,8 @@ class ArxivBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.tree.error(answer_command_error)
         self.add_dynamic_items(SummaryButton)
-        await self.add_cog(Papers(self.store, self.settings.relevance_threshold))
-        await self.add_cog(Subscriptions(self.store, self.settings.digests, self.sender))
+        await self.add_cog(Papers(self.store, self.digests.relevance_threshold))
+        await self.add_cog(Subscriptions(self.store, self.digests, self.sender))
         await self._sync_commands()
         await self.store.set_state("service_started", "1")
         self.service.start(
@@ -93,9 +99,9 @@ class ArxivBot(commands.Bot):
         )
 
     async def _sync_commands(self) -> None:
-        if self.settings.discord_guild_id:
+        if self.discord_settings.guild_id:
             # One server: instant, and cheap enough to do on every start.
-            guild = discord.Object(id=self.settings.discord_guild_id)
+            guild = discord.Object(id=self.discord_settings.guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
             return
@@ -113,3 +119,11 @@ class ArxivBot(commands.Bot):
     async def close(self) -> None:
         await self.service.stop()
         await super().close()
+
+
+def bot_for(
+    settings: Settings, store: Store, service: Service, run_poller: bool = True
+) -> ArxivBot:
+    """The client for these settings: its Discord section, and the digest section its
+    commands need."""
+    return ArxivBot(settings.discord, settings.digests, store, service, run_poller)

@@ -14,7 +14,7 @@ from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
 from bot.config import DigestSettings
 from bot.digests.delivery import Sender, deliver_subscription
-from bot.digests.render import escape, paper_card, poll_outcome, search_line
+from bot.digests.render import paper_card, search_page, status_text, topics_text
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
 from bot.models import SearchQuery, SubscriptionStatus
@@ -104,16 +104,8 @@ class Papers(commands.Cog):
 
         async def render(page: int) -> tuple[str, bool]:
             result = await search_papers(self.store, _page(base, page))
-            papers = result.papers[:PAGE_SIZE]
-            if not papers:
-                return "No papers found.", False
-            what = f"`{escape(clip(query, 80))}`" if query else "your filters"
-            lines = [f"Results for {what} · page {page + 1}"]
-            if result.mode == "any-term":
-                lines[0] += " (no paper has every word; these have some)"
-            first = page * PAGE_SIZE
-            lines += [search_line(first + i + 1, p) for i, p in enumerate(papers)]
-            return clip("\n".join(lines), 2000), len(result.papers) > PAGE_SIZE
+            text = search_page(query, page, PAGE_SIZE, result.papers, result.mode == "any-term")
+            return text, len(result.papers) > PAGE_SIZE
 
         text, has_next = await render(0)
         view = SearchPager(interaction.user.id, render, has_next)
@@ -139,32 +131,20 @@ class Papers(commands.Cog):
     @app_commands.command(name="topics", description="Topics and their papers in the last 7 days.")
     async def topics(self, interaction: discord.Interaction) -> None:
         since = datetime.now(UTC).date() - timedelta(days=7)
-        counts = await self.store.topic_counts(since, self.threshold)
-        lines = ["**Topics** (relevant papers listed in the last 7 days)"]
-        lines += [f"`{t}`: {counts.get(t, 0)}" for t in TOPICS]
-        await reply(interaction, "\n".join(lines))
+        await reply(interaction, topics_text(await self.store.topic_counts(since, self.threshold)))
 
     @app_commands.command(
         name="status", description="Last arXiv polls, papers stored, next digest."
     )
     async def status(self, interaction: discord.Interaction) -> None:
         store = self.store
-        polls = await store.recent_polls(5)
-        total = await store.count_papers()
-        relevant = await store.count_papers(self.threshold)
-        lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)", "**Last polls:**"]
-        if not polls:
-            lines.append("none yet")
-        for poll in polls:
-            lines.append(f"<t:{int(poll.started_at.timestamp())}:R> · {escape(poll_outcome(poll))}")
-        subscription = await store.subscription_for_channel(str(interaction.channel_id))
-        if subscription and subscription.status is SubscriptionStatus.ACTIVE:
-            lines.append(f"**Next digest here:** <t:{int(subscription.next_due_at.timestamp())}:f>")
-        elif subscription and subscription.status is SubscriptionStatus.PAUSED:
-            lines.append(f"**Digest here paused:** {escape(subscription.status_reason or '')}")
-        else:
-            lines.append("**This channel has no digest.** `/subscribe` sets one up.")
-        await reply(interaction, "\n".join(lines))
+        text = status_text(
+            await store.recent_polls(5),
+            await store.count_papers(),
+            await store.count_papers(self.threshold),
+            await store.subscription_for_channel(str(interaction.channel_id)),
+        )
+        await reply(interaction, text)
 
     @app_commands.command(name="help", description="What this bot does and its commands.")
     async def help(self, interaction: discord.Interaction) -> None:

@@ -10,13 +10,22 @@ several statements share is in `dialect.py`.
 from __future__ import annotations
 
 from bot.store.connection import DatabaseTooNewError, Migration, load_migrations
+from bot.store.dialect import fts_match, fts_quote
 from bot.store.model_calls import ModelCallStore
 from bot.store.papers import PaperStore
 from bot.store.polls import PollStore
 from bot.store.search import SearchFilters, SearchStore
 from bot.store.subscriptions import SubscriptionStore
 
-__all__ = ["DatabaseTooNewError", "Migration", "SearchFilters", "Store", "load_migrations"]
+__all__ = [
+    "DatabaseTooNewError",
+    "Migration",
+    "SearchFilters",
+    "Store",
+    "fts_match",
+    "fts_quote",
+    "load_migrations",
+]
 
 
 class Store(PaperStore, SearchStore, ModelCallStore, SubscriptionStore, PollStore):

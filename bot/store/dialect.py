@@ -1,11 +1,17 @@
-"""Everything specific to SQLite's flavour of SQL that more than one statement relies on.
+"""Everything specific to SQLite's flavour of SQL, in one place.
 
-A second backend (PostgreSQL) would provide its own version of these.
+The statements elsewhere in the store are written in the SQL SQLite and PostgreSQL share
+(`ON CONFLICT ... DO UPDATE SET x = excluded.x` included); what differs is named here:
+connection settings, JSON functions, "insert unless it exists", the unique-violation
+error, and full-text search (FTS5 query syntax, MATCH, bm25, highlight). A second backend
+provides its own version of this module.
 """
 
 from __future__ import annotations
 
 import sqlite3
+
+from bot.text import WORD
 
 # Connection settings: WAL for readers beside the writer, foreign keys enforced, and fewer
 # WAL checkpoints with a bigger page cache (FTS5 segment merges rewrite many pages, and
@@ -37,3 +43,59 @@ def split_statements(sql: str) -> list[str]:
     ):
         raise ValueError(f"incomplete SQL statement at the end of a migration: {current[:80]!r}")
     return statements
+
+
+INSERT_IGNORE = "INSERT OR IGNORE"  # PostgreSQL: INSERT ... ON CONFLICT DO NOTHING
+UniqueViolation = sqlite3.IntegrityError
+
+
+def json_elements(array: str) -> str:
+    """A FROM item with one row per element of a JSON array, its value in `value`."""
+    return f"json_each({array})"
+
+
+def json_length(array: str) -> str:
+    return f"json_array_length({array})"
+
+
+def joined(column: str, separator: str) -> str:
+    """An aggregate joining the group's values into one string."""
+    return f"group_concat({column}, '{separator}')"
+
+
+def json_list(*values: str) -> str:
+    return f"json_array({', '.join(values)})"
+
+
+def json_value(text: str) -> str:
+    """Stored JSON text used as a JSON value inside another JSON expression."""
+    return f"json({text})"
+
+
+# -- full-text search ---------------------------------------------------------------------
+
+FTS_MATCH = "papers_fts MATCH ?"
+HIGHLIGHT_START, HIGHLIGHT_END = "\x01", "\x02"
+
+
+def highlight(column: int) -> str:
+    """The column's text with matched terms between HIGHLIGHT_START and HIGHLIGHT_END."""
+    return f"highlight(papers_fts, {column}, char(1), char(2))"
+
+
+def fts_quote(term: str) -> str:
+    """A term or phrase as an FTS5 string: no operator or column syntax can get through."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def fts_match(terms: list[str], author: str | None = None, any_term: bool = False) -> str:
+    """FTS5 query text: every term (or any, with `any_term`), and the author's words."""
+    parts = [fts_quote(t) for t in terms]
+    expression = (" OR " if any_term else " AND ").join(parts)
+    if any_term and len(parts) > 1:
+        expression = f"({expression})"
+    if author:
+        names = [fts_quote(w) for w in WORD.findall(author)][:8]
+        author_part = " AND ".join(f"authors : {n}" for n in names)
+        expression = f"{expression} AND {author_part}" if expression else author_part
+    return expression

@@ -11,6 +11,7 @@ import aiosqlite
 
 from bot.models import Judgement, JudgeScope, Paper, Summary
 from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.dialect import INSERT_IGNORE
 from bot.store.papers import apply_judgements
 from bot.store.rows import PAPER_COLUMNS, paper_from_row
 
@@ -84,7 +85,7 @@ class ModelCallStore(StoreBase):
     ) -> None:
         async with self._transaction() as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO summaries (paper_id, model, prompt_version, tldr, bullets,"
+                f"{INSERT_IGNORE} INTO summaries (paper_id, model, prompt_version, tldr, bullets,"
                 " prompt_tokens, completion_tokens, created_at)"
                 " SELECT id, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
                 (
@@ -210,7 +211,7 @@ class ModelCallStore(StoreBase):
         """Store verdicts (paid for once), end their claims and let them decide."""
         async with self._transaction() as conn:
             await conn.executemany(
-                "INSERT OR IGNORE INTO judgements (paper_id, model, prompt_version, relevant,"
+                f"{INSERT_IGNORE} INTO judgements (paper_id, model, prompt_version, relevant,"
                 " topics, reason, prompt_tokens, completion_tokens, created_at)"
                 " SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
                 [

@@ -9,6 +9,7 @@ import aiosqlite
 
 from bot.models import Classification, JudgeScope, Paper, UpsertCounts
 from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.dialect import INSERT_IGNORE, json_elements, json_length
 from bot.store.rows import (
     PAPER_COLUMNS,
     PAPER_VERSION_COLUMNS,
@@ -217,14 +218,14 @@ async def apply_judgements(
             "SELECT j.paper_id, j.topics FROM judgements j, papers p"
             " WHERE j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
             f" AND p.score BETWEEN ? AND ?{only}"
-            " AND j.relevant AND json_array_length(j.topics) > 0"
+            f" AND j.relevant AND {json_length('j.topics')} > 0"
         )
         await conn.execute(
             f"DELETE FROM paper_topics WHERE paper_id IN (SELECT paper_id FROM ({with_topics}))",
             [*scope, *ids],
         )
         await conn.execute(
-            "INSERT OR IGNORE INTO paper_topics (topic, paper_id)"
-            f" SELECT t.value, q.paper_id FROM ({with_topics}) q, json_each(q.topics) t",
+            f"{INSERT_IGNORE} INTO paper_topics (topic, paper_id)"
+            f" SELECT t.value, q.paper_id FROM ({with_topics}) q, {json_elements('q.topics')} t",
             [*scope, *ids],
         )

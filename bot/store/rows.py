@@ -20,17 +20,19 @@ from bot.models import (
     UpsertCounts,
 )
 from bot.store.connection import from_iso, iso
+from bot.store.dialect import joined, json_list, json_value
 
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
     " status_reason, starts_on, next_due_at, last_digest_at"
 )
 
-PAPER_COLUMNS = """
+PAPER_COLUMNS = f"""
     p.arxiv_id, p.version, p.title, p.abstract, p.authors, p.categories, p.comment,
     p.published, p.updated, p.announced, p.relevance,
-    (SELECT group_concat(t.topic, ',') FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
-    (SELECT json_array(s.tldr, json(s.bullets), s.model, s.prompt_version) FROM summaries s
+    (SELECT {joined("t.topic", ",")} FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
+    (SELECT {json_list("s.tldr", json_value("s.bullets"), "s.model", "s.prompt_version")}
+      FROM summaries s
       WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary,
     coalesce(p.verdict, p.reason), p.decided_by, p.score
 """

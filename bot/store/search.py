@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.models import Paper
 from bot.store.connection import StoreBase
-from bot.store.dialect import BM25
+from bot.store.dialect import BM25, FTS_MATCH, highlight
 from bot.store.rows import PAPER_COLUMNS, paper_from_row
 
 
@@ -47,7 +47,7 @@ class SearchStore(StoreBase):
         where, params = filters.sql()
         join = " CROSS JOIN papers p ON p.id = f.rowid" if where else ""
         async with self._conn.execute(
-            f"SELECT f.rowid FROM papers_fts f{join} WHERE papers_fts MATCH ?{where}"
+            f"SELECT f.rowid FROM papers_fts f{join} WHERE {FTS_MATCH}{where}"
             " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
             [match, *params, n - 1],
         ) as cur:
@@ -71,7 +71,7 @@ class SearchStore(StoreBase):
         async with self._conn.execute(
             f"SELECT {PAPER_COLUMNS} FROM"
             f" (SELECT f.rowid AS id, {BM25} AS score FROM papers_fts f{join}"
-            "   WHERE papers_fts MATCH ?" + where + " ORDER BY score LIMIT ? OFFSET ?) m"
+            f"   WHERE {FTS_MATCH}" + where + " ORDER BY score LIMIT ? OFFSET ?) m"
             " JOIN papers p ON p.id = m.id ORDER BY m.score, p.id DESC",
             [match, *params, limit, offset],
         ) as cur:
@@ -92,7 +92,7 @@ class SearchStore(StoreBase):
         """Plain FTS5 ranked by bm25 over every match: the baseline `bench/` compares against."""
         async with self._conn.execute(
             f"SELECT p.arxiv_id FROM papers_fts f JOIN papers p ON p.id = f.rowid"
-            f" WHERE papers_fts MATCH ? ORDER BY {BM25} LIMIT ?",
+            f" WHERE {FTS_MATCH} ORDER BY {BM25} LIMIT ?",
             (match, limit),
         ) as cur:
             return [row[0] for row in await cur.fetchall()]
@@ -100,7 +100,7 @@ class SearchStore(StoreBase):
     async def count_matches(self, match: str, cap: int) -> int:
         """How many papers match, counting no further than `cap`."""
         async with self._conn.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? LIMIT ?)",
+            f"SELECT count(*) FROM (SELECT rowid FROM papers_fts WHERE {FTS_MATCH} LIMIT ?)",
             (match, cap),
         ) as cur:
             row = await cur.fetchone()
@@ -119,11 +119,11 @@ class SearchStore(StoreBase):
         this reads nothing beyond the rows returned."""
         where, params = filters.sql()
         join = " CROSS JOIN papers p ON p.id = f.rowid" if where else ""
-        abstract = "highlight(papers_fts, 1, char(1), char(2))" if with_abstract else "NULL"
+        abstract = highlight(1) if with_abstract else "NULL"
         async with self._conn.execute(
-            "SELECT f.rowid, highlight(papers_fts, 0, char(1), char(2)),"
-            f" highlight(papers_fts, 2, char(1), char(2)), {abstract}"
-            f" FROM papers_fts f{join} WHERE papers_fts MATCH ?{where}"
+            f"SELECT f.rowid, {highlight(0)},"
+            f" {highlight(2)}, {abstract}"
+            f" FROM papers_fts f{join} WHERE {FTS_MATCH}{where}"
             " ORDER BY f.rowid DESC LIMIT ?",
             [match, *params, limit],
         ) as cur:

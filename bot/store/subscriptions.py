@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from bot.models import (
     SubscriptionStatus,
 )
 from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.dialect import UniqueViolation
 from bot.store.rows import (
     PAPER_COLUMNS,
     SUBSCRIPTION_COLUMNS,
@@ -157,7 +157,7 @@ class SubscriptionStore(StoreBase):
                         " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
                         [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
                     )
-                except sqlite3.IntegrityError:
+                except UniqueViolation:
                     raise _AlreadyDelivered from None
                 await conn.executemany(
                     "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",

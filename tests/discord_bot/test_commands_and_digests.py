@@ -19,7 +19,7 @@ from bot.classify import load_classifier
 from bot.config import Settings
 from bot.digests.delivery import deliver_due
 from bot.digests.schedule import plan_digest
-from bot.discord_bot.client import ArxivBot
+from bot.discord_bot.client import ArxivBot, bot_for
 from bot.models import OutgoingMessage
 from bot.pipeline import classify_pending
 from bot.service import Service
@@ -74,7 +74,7 @@ async def start_bot(
     settings: Settings, store: Store, fake: FakeDiscord
 ) -> tuple[ArxivBot, asyncio.Task]:
     fake.identified.clear()
-    bot = ArxivBot(settings, store, Service(store, settings, load_classifier()), run_poller=False)
+    bot = bot_for(settings, store, Service(store, settings, load_classifier()), run_poller=False)
     task = asyncio.create_task(bot.start(TOKEN))
     await asyncio.to_thread(fake.wait_ready)
     await asyncio.wait_for(bot.wait_until_ready(), 10)
@@ -336,7 +336,7 @@ async def test_subscribe_update_list_unsubscribe(
 async def subscribe_here(bot: ArxivBot, **options: object) -> None:
     from bot.subscriptions import subscribe
 
-    await subscribe(bot.store, bot.settings.digests, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
+    await subscribe(bot.store, bot.digests, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
 
 
 def later() -> datetime:
@@ -344,16 +344,16 @@ def later() -> datetime:
 
 
 async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
-    running: ArxivBot, fake_discord: FakeDiscord
+    running: ArxivBot, bot_settings: Settings, fake_discord: FakeDiscord
 ) -> None:
     await subscribe_here(running)
     day = fixture_papers("2025-11-12")[0].announced
     relevant = len(
-        await running.store.relevant_papers(day, day, running.settings.relevance_threshold)
+        await running.store.relevant_papers(day, day, running.digests.relevance_threshold)
     )
     shown = 12
     assert relevant > shown  # more than one digest shows
-    settings = running.settings.model_copy(update={"digest_max_papers": shown})
+    settings = bot_settings.model_copy(update={"digest_max_papers": shown})
     posted = await deliver_due(running.store, settings.digests, running.sender, later())
     messages = fake_discord.posted(CHANNEL_ID)
     assert posted == len(messages) == 3  # 12 embeds: 10 + 2, then "…and N more" on its own
@@ -384,7 +384,7 @@ async def test_summary_button_answers_only_the_clicker_even_after_a_restart(
 ) -> None:
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
     await subscribe_here(bot)
-    await deliver_due(bot.store, bot.settings.digests, bot.sender, later())
+    await deliver_due(bot.store, bot.digests, bot.sender, later())
     message = fake_discord.posted(CHANNEL_ID)[0]
     await stop_bot(bot, task)
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)  # a new process, say
@@ -419,7 +419,7 @@ async def test_restart_between_two_messages_resumes_without_duplicates(
 
     bot.sender.send = dies_after_first  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
-        await deliver_due(bot.store, bot.settings.digests, bot.sender, later())
+        await deliver_due(bot.store, bot.digests, bot.sender, later())
     await stop_bot(bot, task)
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
@@ -443,9 +443,9 @@ def shifted_model(tmp_path: Path, intercept: float) -> Path:
 
 
 async def test_a_model_upgrade_never_redelivers_or_withdraws_a_paper(
-    running: ArxivBot, fake_discord: FakeDiscord, tmp_path: Path
+    running: ArxivBot, bot_settings: Settings, fake_discord: FakeDiscord, tmp_path: Path
 ) -> None:
-    store, settings = running.store, running.settings
+    store, settings = running.store, bot_settings
     await subscribe_here(running)
     [subscription] = await store.guild_subscriptions(GUILD_ID)
     # A digest is recorded (its papers chosen), and before it is posted the model changes
@@ -478,7 +478,7 @@ async def test_untrusted_paper_text_cannot_ping_or_break_layout(
     await running.store.upsert_papers([hostile])
     await classify_pending(running.store, running.service.classifier)
     await subscribe_here(running)
-    await deliver_due(running.store, running.settings.digests, running.sender, later())
+    await deliver_due(running.store, running.digests, running.sender, later())
     message = fake_discord.posted(CHANNEL_ID)[0]
     embed = next(
         e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"] if "2511.99999" in e["url"]
@@ -491,11 +491,11 @@ async def test_untrusted_paper_text_cannot_ping_or_break_layout(
 
 
 async def test_403_pauses_404_ends_and_other_channels_still_get_digests(
-    running: ArxivBot, fake_discord: FakeDiscord
+    running: ArxivBot, bot_settings: Settings, fake_discord: FakeDiscord
 ) -> None:
     from bot.subscriptions import subscribe
 
-    store, settings = running.store, running.settings
+    store, settings = running.store, bot_settings
     await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
     await subscribe(store, settings.digests, GUILD_ID, SECOND_CHANNEL_ID)
     await subscribe(store, settings.digests, GUILD_ID, "920000000000000077")  # deleted channel
@@ -521,7 +521,7 @@ async def test_429_is_waited_out_by_discord_py(
 ) -> None:
     await subscribe_here(running)
     fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(429, times=1, retry_after=0.3)
-    await deliver_due(running.store, running.settings.digests, running.sender, later())
+    await deliver_due(running.store, running.digests, running.sender, later())
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -536,7 +536,7 @@ async def test_digest_preview_and_now(running: ArxivBot, fake_discord: FakeDisco
     assert "Posted 1 message" in text_of(responses[-1])
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
     # It counted as delivered: the scheduled digest has nothing left to post.
-    await deliver_due(running.store, running.settings.digests, running.sender, later())
+    await deliver_due(running.store, running.digests, running.sender, later())
     assert len(fake_discord.posted(CHANNEL_ID)) == 1
 
 
@@ -580,20 +580,17 @@ async def test_days_of_downtime_are_caught_up_in_one_digest(
     store = running.store
     # Subscribed when only October was stored; the bot then sleeps through November.
     first_day = fixture_papers("2025-10-03")[0].announced
-    await subscribe(store, running.settings.digests, GUILD_ID, CHANNEL_ID)
+    await subscribe(store, running.digests, GUILD_ID, CHANNEL_ID)
     await store._conn.execute("UPDATE subscriptions SET starts_on = ?", (first_day.isoformat(),))
-    relevant = await store.count_papers(running.settings.relevance_threshold)
-    await deliver_due(store, running.settings.digests, running.sender, later() + timedelta(days=40))
+    relevant = await store.count_papers(running.digests.relevance_threshold)
+    await deliver_due(store, running.digests, running.sender, later() + timedelta(days=40))
     messages = fake_discord.posted(CHANNEL_ID)
     assert "October 3 – November 12, 2025" in messages[0]["content"]
     assert f"{relevant} new papers" in messages[0]["content"]  # both days, in one digest
     assert f"…and {relevant - 15} more" in messages[-1]["content"]
     # Everything is now delivered: the next day posts nothing.
     assert (
-        await deliver_due(
-            store, running.settings.digests, running.sender, later() + timedelta(days=41)
-        )
-        == 0
+        await deliver_due(store, running.digests, running.sender, later() + timedelta(days=41)) == 0
     )
 
 
@@ -601,7 +598,7 @@ async def test_min_score_and_topics_filter_what_a_channel_gets(
     running: ArxivBot, fake_discord: FakeDiscord
 ) -> None:
     await subscribe_here(running, topics="quantization", min_score=0.9)
-    await deliver_due(running.store, running.settings.digests, running.sender, later())
+    await deliver_due(running.store, running.digests, running.sender, later())
     embeds = [e for m in fake_discord.posted(CHANNEL_ID) for e in m["embeds"]]
     assert embeds
     for embed in embeds:
@@ -610,11 +607,11 @@ async def test_min_score_and_topics_filter_what_a_channel_gets(
 
 
 async def test_empty_days_post_nothing_unless_asked(
-    running: ArxivBot, fake_discord: FakeDiscord
+    running: ArxivBot, bot_settings: Settings, fake_discord: FakeDiscord
 ) -> None:
     from bot.subscriptions import subscribe
 
-    store, settings = running.store, running.settings
+    store, settings = running.store, bot_settings
     await subscribe(store, settings.digests, GUILD_ID, CHANNEL_ID)
     await subscribe(store, settings.digests, GUILD_ID, SECOND_CHANNEL_ID, post_empty=True)
     await deliver_due(store, settings.digests, running.sender, later())  # the first digests
@@ -631,11 +628,11 @@ async def test_empty_days_post_nothing_unless_asked(
 
 
 async def test_when_every_poll_failed_the_channel_is_told(
-    running: ArxivBot, fake_discord: FakeDiscord
+    running: ArxivBot, bot_settings: Settings, fake_discord: FakeDiscord
 ) -> None:
     from bot.models import PollOutcome, UpsertCounts
 
-    store, settings = running.store, running.settings
+    store, settings = running.store, bot_settings
     await subscribe_here(running)
     await deliver_due(store, settings.digests, running.sender, later())
     before = len(fake_discord.posted(CHANNEL_ID))

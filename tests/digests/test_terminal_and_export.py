@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.classify import load_classifier
 from bot.digests.export import digest_for_day, export_markdown
 from bot.digests.terminal import render_terminal
+from bot.models import DigestDay
 from bot.pipeline import classify_pending
 from bot.store import Store
 from tests.helpers import fixture_papers, make_paper
@@ -72,3 +73,22 @@ async def test_markdown_export_keeps_the_curated_list_format(store: Store, tmp_p
     ) in text
     assert "[4-bit quantization of LLMs](https://arxiv.org/pdf/2511.00002.pdf)" in text
     assert "poems" not in text
+
+
+async def test_latex_is_rendered_where_shown_and_stored_as_sent(
+    store: Store, tmp_path: Path
+) -> None:
+    title = "$D^3$-RSMDE: 40$\\times$ Faster Depth \\textbf{Estimation}"
+    abstract = "We quantize depth models to 4 bits, retaining 95.18\\% of accuracy at 3x speed."
+    await store.upsert_papers([make_paper("2511.00009", title, abstract, day=date(2025, 11, 12))])
+    await classify_pending(store, load_classifier())
+    stored = await store.get_paper("2511.00009")
+    assert stored is not None and stored.title == title and stored.abstract == abstract
+    shown = render_terminal(DigestDay(stored.announced, [stored]))
+    assert "D³-RSMDE: 40× Faster Depth Estimation" in shown
+    out = tmp_path / "papers.md"
+    await export_markdown(store, out, 0.0)
+    exported = out.read_text()
+    # GitHub renders $...$ math, so the export keeps it; the rest is rendered.
+    assert "[$D^3$-RSMDE: 40$\\times$ Faster Depth Estimation](https://arxiv.org/pdf/" in exported
+    assert "retaining 95.18% of accuracy" in exported

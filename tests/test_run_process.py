@@ -1,0 +1,146 @@
+"""`python -m bot run` as a container runs it: a real process against loopback arXiv,
+OpenAI and Discord servers; signals, health, backup, and logs that keep secrets."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_arxiv import FakeArxiv, Fault
+from tests.fake_discord import GUILD_ID, FakeDiscord
+from tests.fake_openai import FakeOpenAI
+from tests.helpers import bot_environment, run_bot
+
+pytestmark = pytest.mark.loopback
+
+DISCORD_SECRET = "MTAwMDAwMDAwMDAwMDAwMDAw.discord-secret-token"
+OPENAI_SECRET = "sk-proj-secret-openai-key-0123456789"
+
+
+@pytest.fixture
+def servers(fake_arxiv: FakeArxiv) -> Iterator[tuple[FakeArxiv, FakeDiscord, FakeOpenAI]]:
+    discord_server = FakeDiscord().start()
+    openai_server = FakeOpenAI().start()
+    yield fake_arxiv, discord_server, openai_server
+    discord_server.stop()
+    openai_server.stop()
+
+
+def service_env(tmp_path: Path, arxiv: FakeArxiv, discord: FakeDiscord, llm: FakeOpenAI) -> dict:
+    return {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'arxiv-bot.db'}",
+        "ARXIV_API_URL": arxiv.url,
+        "ARXIV_DELAY_SECONDS": "0",
+        "ARXIV_LOOKBACK_DAYS": "3650",
+        "ARXIV_PAGE_SIZE": "50",
+        "DISCORD_TOKEN": DISCORD_SECRET,
+        "DISCORD_API_BASE_URL": discord.api_base,
+        "DISCORD_GUILD_ID": GUILD_ID,
+        "OPENAI_API_KEY": OPENAI_SECRET,
+        "OPENAI_BASE_URL": llm.base_url,
+        "LOG_LEVEL": "DEBUG",  # the most a log can say: secrets must still not appear
+    }
+
+
+def start_service(
+    env: dict, cwd: Path, name: str
+) -> tuple[subprocess.Popen, Callable[[], tuple[str, str]]]:
+    """Start `python -m bot run` with its output in files (a pipe nobody reads would
+    fill up and block the service)."""
+    out_path, err_path = cwd / f"{name}.out", cwd / f"{name}.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            env=bot_environment(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+        )
+    return process, lambda: (out_path.read_text(), err_path.read_text())
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def test_full_run_sigterm_mid_poll_health_backup_and_no_secrets_in_logs(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    arxiv, discord, llm = servers
+    arxiv.add_day("2025-10-03")
+    arxiv.add_day("2025-11-12")
+    env = service_env(tmp_path, arxiv, discord, llm)
+    # Before the service ever ran: health says so, and creates nothing.
+    before = run_bot(["health"], tmp_path, env)
+    assert before.returncode == 1 and before.stdout.startswith("not running")
+    assert not (tmp_path / "data").exists()
+
+    # First run: a complete poll, summaries, then SIGTERM while idle.
+    service, read_logs = start_service(env, tmp_path, "first")
+    try:
+        discord.wait_ready(30)
+        wait_for(lambda: len(llm.requests) >= 5, 30)
+        wait_for(lambda: run_bot(["health"], tmp_path, env).returncode == 0, 30)
+        healthy = run_bot(["health"], tmp_path, env)
+        assert healthy.stdout.startswith("ok: Discord heartbeat")
+        backup = run_bot(["backup", str(tmp_path / "backups" / "copy.db")], tmp_path, env)
+        assert backup.returncode == 0, backup.stderr
+        with sqlite3.connect(tmp_path / "backups" / "copy.db") as copy:
+            assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert copy.execute("SELECT count(*) FROM papers").fetchone()[0] > 0
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=10)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    out, err = read_logs()
+    assert service.returncode == 0, err[-2000:]
+    logs = out + err
+    for secret in (DISCORD_SECRET, OPENAI_SECRET):
+        assert secret not in logs
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines and all(
+        any(f" {level} " in line for level in ("DEBUG", "INFO", "WARNING", "ERROR"))
+        for line in lines
+    )
+    assert any("service stopped" in line for line in lines)
+
+    # Second run, on a fresh database: SIGTERM while a slow backfill is reading pages.
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'data2' / 'arxiv-bot.db'}"
+    arxiv.fail_next(Fault(), *[Fault(delay=2.0)] * 10)
+    requests_before = len(arxiv.requests)
+    service, read_logs = start_service(env, tmp_path, "second")
+    try:
+        wait_for(lambda: len(arxiv.requests) >= requests_before + 2, 30)  # mid-poll
+        began = time.monotonic()
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=10)
+        took = time.monotonic() - began
+    finally:
+        if service.poll() is None:
+            service.kill()
+    out, err = read_logs()
+    assert service.returncode == 0, err[-2000:]
+    assert took < 10
+    for secret in (DISCORD_SECRET, OPENAI_SECRET):
+        assert secret not in out + err
+    with sqlite3.connect(tmp_path / "data2" / "arxiv-bot.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM polls WHERE outcome = 'running'").fetchone()[0] == 0
+        last = db.execute("SELECT outcome, reason FROM polls ORDER BY id DESC LIMIT 1").fetchone()
+        assert last[0] == "failed" and "interrupted" in last[1]
+        stored = db.execute("SELECT count(*) FROM papers").fetchone()[0]
+        assert 50 <= stored < 351  # the pages read before the signal were kept
+        db.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')")

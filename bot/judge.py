@@ -21,16 +21,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import llm
 from bot.classify import Quality, measure
 from bot.config import JudgeSettings, ModelSettings
-from bot.llm import (
-    ChatModel,
-    ModelAnswer,
-    ModelUnavailable,
-    ProviderRefused,
-    one_line,
-    parse_json_answer,
-)
 from bot.models import Judgement, JudgeScope, Paper
 from bot.store import Store
 from bot.training import DayResult
@@ -148,7 +141,7 @@ class Verdict(BaseModel):
         # A long reason is cut, not a reason to throw the verdict away.
         if not isinstance(value, str):
             return value
-        text = one_line(value)
+        text = llm.one_line(value)
         return text if len(text) <= REASON_MAX_CHARS else text[: REASON_MAX_CHARS - 1] + "…"
 
 
@@ -161,7 +154,7 @@ class VerdictList(BaseModel):
 def parse_verdicts(content: str | None) -> list[Verdict]:
     """Each verdict is checked on its own: one malformed entry costs that paper only.
     An answer with no usable verdict at all is asked for again."""
-    entries = parse_json_answer(content, VerdictList, "verdict").papers
+    entries = llm.parse_json_answer(content, VerdictList, "verdict").papers
     verdicts = []
     for entry in entries:
         try:
@@ -178,15 +171,15 @@ def _shares(total: int, parts: int) -> list[int]:
 
 
 class RelevanceJudge:
-    def __init__(self, llm: ModelSettings, settings: JudgeSettings) -> None:
-        self._chat = ChatModel(llm)
-        self.scope = JudgeScope(llm.model, PROMPT_VERSION, settings.band_low, settings.band_high)
+    def __init__(self, model: ModelSettings, settings: JudgeSettings) -> None:
+        self._chat = llm.ChatModel(model)
+        self.scope = JudgeScope(model.model, PROMPT_VERSION, settings.band_low, settings.band_high)
         self._system = system_prompt()
 
     async def close(self) -> None:
         await self._chat.close()
 
-    async def judge(self, papers: Sequence[PaperText]) -> tuple[list[Judgement], ModelAnswer]:
+    async def judge(self, papers: Sequence[PaperText]) -> tuple[list[Judgement], llm.ModelAnswer]:
         """Verdicts for the papers asked about; one naming another paper is ignored.
         The request's tokens are shared among the verdicts it produced."""
         answer = await self._chat.ask(
@@ -259,11 +252,11 @@ async def judge_pending(store: Store, settings: JudgeSettings, judge: RelevanceJ
             run.requests += 1
             try:
                 judgements, _ = await judge.judge(claimed)
-            except ProviderRefused as exc:
+            except llm.ProviderRefused as exc:
                 run.stopped = str(exc)
                 await store.release_judgements(ids, scope, str(exc))
                 return
-            except ModelUnavailable as exc:
+            except llm.ModelUnavailable as exc:
                 run.failed += len(claimed)
                 run.errors.append(f"{', '.join(ids)}: {exc.reason}")
                 await store.release_judgements(
@@ -318,12 +311,12 @@ class JudgeMeasurement:
 
 
 async def measure_judge(
-    llm: ModelSettings, settings: JudgeSettings, results: Sequence[DayResult]
+    model: ModelSettings, settings: JudgeSettings, results: Sequence[DayResult]
 ) -> JudgeMeasurement:
     """The judge against labels: every labelled paper whose offline score falls in the
     band is judged (the prompt's own examples excepted), and the decisions with and
     without the judge are compared. Nothing is stored."""
-    judge = RelevanceJudge(llm, settings)
+    judge = RelevanceJudge(model, settings)
     low, high = settings.band_low, settings.band_high
     verdicts: dict[str, bool] = {}
     requests = prompt_tokens = completion_tokens = 0
@@ -340,7 +333,7 @@ async def measure_judge(
             requests += 1
             try:
                 judgements, answer = await judge.judge(batch)
-            except ModelUnavailable as exc:
+            except llm.ModelUnavailable as exc:
                 prompt_tokens += exc.prompt_tokens
                 completion_tokens += exc.completion_tokens
                 continue

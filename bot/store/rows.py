@@ -7,18 +7,7 @@ import sqlite3
 from datetime import date, datetime
 from typing import Any
 
-from bot.models import (
-    OutgoingMessage,
-    Paper,
-    Poll,
-    PollOutcome,
-    Subscription,
-    SubscriptionStatus,
-    Summary,
-    SummaryButton,
-    SummarySource,
-    UpsertCounts,
-)
+from bot import models
 from bot.store.connection import from_iso, iso
 from bot.store.dialect import joined, json_list, json_value
 
@@ -38,11 +27,11 @@ PAPER_COLUMNS = f"""
 """
 
 
-def _summary(text: str | None) -> Summary | None:
+def _summary(text: str | None) -> models.Summary | None:
     if not text:
         return None
     tldr, bullets, model, prompt_version = json.loads(text)
-    return Summary(tldr, tuple(bullets), SummarySource.MODEL, model, prompt_version)
+    return models.Summary(tldr, tuple(bullets), models.SummarySource.MODEL, model, prompt_version)
 
 
 Row = sqlite3.Row | tuple[Any, ...]
@@ -59,7 +48,7 @@ PAPER_VERSION_COLUMNS = (
 )
 
 
-def paper_version_values(paper: Paper) -> tuple[Any, ...]:
+def paper_version_values(paper: models.Paper) -> tuple[Any, ...]:
     return (
         paper.version,
         paper.title,
@@ -71,9 +60,9 @@ def paper_version_values(paper: Paper) -> tuple[Any, ...]:
     )
 
 
-def paper_from_row(row: Row) -> Paper:
+def paper_from_row(row: Row) -> models.Paper:
     topics = tuple(sorted(row[11].split(","))) if row[11] else ()
-    return Paper(
+    return models.Paper(
         arxiv_id=row[0],
         version=row[1],
         title=row[2],
@@ -93,8 +82,8 @@ def paper_from_row(row: Row) -> Paper:
     )
 
 
-def subscription_from_row(row: Row) -> Subscription:
-    return Subscription(
+def subscription_from_row(row: Row) -> models.Subscription:
+    return models.Subscription(
         id=row[0],
         guild_id=row[1],
         channel_id=row[2],
@@ -102,7 +91,7 @@ def subscription_from_row(row: Row) -> Subscription:
         digest_time=row[4],
         min_score=row[5],
         post_empty=bool(row[6]),
-        status=SubscriptionStatus(row[7]),
+        status=models.SubscriptionStatus(row[7]),
         status_reason=row[8],
         starts_on=date.fromisoformat(row[9]),
         next_due_at=datetime.fromisoformat(row[10]),
@@ -110,7 +99,7 @@ def subscription_from_row(row: Row) -> Subscription:
     )
 
 
-def message_json(message: OutgoingMessage) -> str:
+def message_json(message: models.OutgoingMessage) -> str:
     return json.dumps(
         {
             "content": message.content,
@@ -121,23 +110,23 @@ def message_json(message: OutgoingMessage) -> str:
     )
 
 
-def message_from_json(text: str) -> OutgoingMessage:
+def message_from_json(text: str) -> models.OutgoingMessage:
     data = json.loads(text)
-    return OutgoingMessage(
+    return models.OutgoingMessage(
         content=data["content"],
         embeds=tuple(data["embeds"]),
-        buttons=tuple(SummaryButton(label, arxiv_id) for label, arxiv_id in data["buttons"]),
+        buttons=tuple(models.SummaryButton(label, arxiv_id) for label, arxiv_id in data["buttons"]),
     )
 
 
-def poll_from_row(row: Row) -> Poll:
-    return Poll(
+def poll_from_row(row: Row) -> models.Poll:
+    return models.Poll(
         id=row[0],
         started_at=datetime.fromisoformat(row[1]),
         finished_at=from_iso(row[2]),
-        outcome=PollOutcome(row[3]),
+        outcome=models.PollOutcome(row[3]),
         reason=row[4],
         requests=row[5],
-        counts=UpsertCounts(new=row[6], updated=row[7], unchanged=row[8]),
+        counts=models.UpsertCounts(new=row[6], updated=row[7], unchanged=row[8]),
         newest_seen=from_iso(row[9]),
     )

@@ -70,6 +70,7 @@ class DigestSettings:
     default_time: str  # HH:MM UTC
     max_papers: int
     relevance_threshold: float
+    give_up_hours: float = 24.0  # a channel failing this long is paused
 
 
 class Settings(BaseSettings):
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     digest_time: str = "08:00"
     digest_max_papers: int = Field(15, ge=1, le=50)
     poll_interval_minutes: int = Field(60, ge=5, le=24 * 60)
+    delivery_give_up_hours: float = Field(24.0, gt=0, le=24 * 30)
 
     @field_validator("digest_time")
     @classmethod
@@ -252,7 +254,12 @@ class Settings(BaseSettings):
 
     @property
     def digests(self) -> DigestSettings:
-        return DigestSettings(self.digest_time, self.digest_max_papers, self.relevance_threshold)
+        return DigestSettings(
+            self.digest_time,
+            self.digest_max_papers,
+            self.relevance_threshold,
+            self.delivery_give_up_hours,
+        )
 
 
 class SettingsError(Exception):

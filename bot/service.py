@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from bot.classify import Classifier
 from bot.config import Settings
-from bot.digests.delivery import Sender, deliver_due, resume_unfinished
+from bot.digests.delivery import Sender, deliver_due
 from bot.judge import RelevanceJudge
 from bot.pipeline import run_cycle
 from bot.store import Store
@@ -76,12 +76,30 @@ class Service:
             )
 
     async def _poll_forever(self) -> None:
+        interval = self.settings.poll_interval_minutes * 60
+        wait = await self._until_next_poll(interval)
         while True:
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await self.poll_once()
             except Exception:
                 log.exception("poll cycle failed; next one as scheduled")
-            await asyncio.sleep(self.settings.poll_interval_minutes * 60)
+            wait = interval
+
+    async def _until_next_poll(self, interval: float) -> float:
+        """A restart polls at once only when the last complete poll is older than the
+        interval: restarts (or a crash loop) never hammer arXiv."""
+        last = await self.store.last_successful_poll()
+        if last is None:
+            return 0.0
+        elapsed = (datetime.now(UTC) - last).total_seconds()
+        if elapsed >= interval:
+            return 0.0
+        log.info(
+            "first poll in %ds; the last complete one was %ds ago", interval - elapsed, elapsed
+        )
+        return interval - elapsed
 
     async def _heartbeat_forever(
         self, ready: Callable[[], Awaitable[object]], latency: Callable[[], float | None]
@@ -104,13 +122,8 @@ class Service:
         guild_ids: Callable[[], Iterable[str]],
     ) -> None:
         await ready()
-        try:
-            active = [
-                s for guild in guild_ids() for s in await self.store.guild_subscriptions(guild)
-            ]
-            await resume_unfinished(self.store, sender, active)
-        except Exception:
-            log.exception("resuming unfinished digests failed")
+        # Every round also finishes digests left half-posted (by a crash or Discord failing),
+        # each before anything new for its channel.
         while True:
             try:
                 await deliver_due(self.store, self.settings.digests, sender, datetime.now(UTC))

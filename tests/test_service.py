@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from bot.classify import load_classifier
 from bot.config import Settings
-from bot.models import OutgoingMessage
+from bot.models import OutgoingMessage, PollOutcome, UpsertCounts
 from bot.pipeline import classify_pending
 from bot.service import Service
 from bot.store import Store
 from bot.subscriptions import subscribe
+from tests.fake_arxiv import FakeArxiv
 from tests.helpers import fixture_papers
 
 GUILD, CHANNEL = "910000000000000001", "920000000000000001"
@@ -68,5 +69,36 @@ async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
                 break
             await asyncio.sleep(0.02)
         assert recorded is not None and recorded[0] == "0.042"
+    finally:
+        await service.stop()
+
+
+async def test_a_restart_right_after_a_poll_starts_none(
+    store: Store, settings: Settings, fake_arxiv: FakeArxiv
+) -> None:
+    """Restarts (or a crash loop) never hammer arXiv: the first poll waits out the interval
+    when the last complete poll is recent, and runs at once when it is not."""
+    fake_arxiv.add_day("2025-11-12")
+    poll = await store.start_poll()
+    await store.finish_poll(poll, PollOutcome.OK, 1, UpsertCounts(new=1))
+    sender = RecordingSender()
+
+    async def ready() -> None:
+        return None
+
+    service = Service(store, settings, load_classifier())
+    service.start(sender, ready, lambda: [GUILD], lambda: None)
+    await asyncio.sleep(0.5)
+    await service.stop()
+    assert fake_arxiv.requests == []
+
+    # The last complete poll is older than the interval: poll at once.
+    await store._conn.execute(
+        "UPDATE polls SET finished_at = ?",
+        ((datetime.now(UTC) - timedelta(minutes=settings.poll_interval_minutes + 1)).isoformat(),),
+    )
+    service.start(sender, ready, lambda: [GUILD], lambda: None)
+    try:
+        await until(lambda: len(fake_arxiv.requests) > 0)
     finally:
         await service.stop()

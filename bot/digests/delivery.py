@@ -4,17 +4,19 @@ Plain Python: the Discord layer passes in a `Sender`. A digest is recorded with
 its papers and its rendered messages before the first post; each message is
 marked sent as soon as Discord accepts it. So a crash or a restart resumes at
 the first unsent message, and the (subscription, paper) key in the schema
-makes sure no paper reaches a channel twice. The one window left is a crash
-between Discord accepting a message and the database recording it: that
-message would be posted again.
+makes sure no paper reaches a channel twice. A lease on the subscription lets
+only one delivery post at a time (the schedule, `/digest now`, another process).
+Transient Discord failures leave the rest unsent for the next tick. The one window
+left is a crash between Discord accepting a message and the database recording it:
+that message would be posted again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.config import DigestSettings
@@ -33,15 +35,34 @@ class ChannelGone(Exception):
     """Discord answered 404: the channel was deleted."""
 
 
+class ChannelUnavailable(Exception):
+    """A transient failure (5xx after discord.py's own retries, a timeout, a reset
+    connection): the message stays unsent and the next scheduler tick tries again."""
+
+
+class DeliveryBusy(Exception):
+    """This subscription's messages are being posted by someone else right now."""
+
+
 class Sender(Protocol):
     async def send(self, channel_id: str, message: OutgoingMessage) -> str:
-        """Post a message and return its id; raise ChannelForbidden or ChannelGone."""
+        """Post a message and return its id; raise ChannelForbidden, ChannelGone or
+        ChannelUnavailable."""
         ...
 
 
-async def send_pending(store: Store, sender: Sender, subscription: Subscription) -> int:
-    """Post this subscription's unsent messages in order. Returns how many were posted.
-    A 403 pauses the subscription, a 404 ends it; either stops here, for this channel only."""
+async def send_pending(
+    store: Store,
+    sender: Sender,
+    subscription: Subscription,
+    holder: str,
+    settings: DigestSettings,
+    now: datetime | None = None,
+) -> int:
+    """Post this subscription's unsent messages in order, under its delivery lease.
+    Returns how many were posted. A 403 pauses the subscription, a 404 ends it; a
+    transient failure leaves the rest for the next tick, and pauses the subscription
+    once it has lasted `give_up_hours`. Either way only this channel stops."""
     posted = 0
     for pending in await store.pending_messages(subscription.id):
         try:
@@ -61,8 +82,27 @@ async def send_pending(store: Store, sender: Sender, subscription: Subscription)
                 "subscription ended channel=%s reason=channel deleted", subscription.channel_id
             )
             break
+        except ChannelUnavailable as exc:
+            moment = now or datetime.now(UTC)
+            since = await store.record_delivery_failure(subscription.id, moment)
+            if moment - since >= timedelta(hours=settings.give_up_hours):
+                reason = f"Discord kept failing for {settings.give_up_hours:g} hours ({exc})"
+                await store.set_subscription_status(
+                    subscription.id, SubscriptionStatus.PAUSED, reason
+                )
+                log.error("digest paused channel=%s reason=%s", subscription.channel_id, reason)
+            else:
+                log.warning(
+                    "digest message not posted, retrying next tick channel=%s reason=%s",
+                    subscription.channel_id,
+                    exc,
+                )
+            break
         await store.mark_message_sent(pending.digest_id, pending.position, message_id)
+        await store.claim_delivery(subscription.id, holder)  # extend the lease
         posted += 1
+    else:
+        await store.record_delivery_success(subscription.id)
     return posted
 
 
@@ -74,15 +114,24 @@ async def deliver_subscription(
     now: datetime,
     scheduled: bool = True,
 ) -> int:
-    """Finish any digest a crash left half-posted, then post what is due."""
-    await send_pending(store, sender, subscription)
-    current = await store.subscription_for_channel(subscription.channel_id)
-    if current is None or current.status is not SubscriptionStatus.ACTIVE:
+    """Finish any digest a crash or a failure left half-posted, then post what is due;
+    one delivery per subscription at a time, whoever asks. Raises DeliveryBusy when
+    another is under way."""
+    holder = uuid.uuid4().hex
+    if not await store.claim_delivery(subscription.id, holder):
+        raise DeliveryBusy(subscription.channel_id)
+    try:
+        await send_pending(store, sender, subscription, holder, settings, now)
+        current = await store.subscription_for_channel(subscription.channel_id)
+        if current is None or current.status is not SubscriptionStatus.ACTIVE:
+            return 0
+        if not scheduled or current.next_due_at <= now:
+            if await plan_digest(store, settings, current, now, scheduled) is None:
+                return 0
+            return await send_pending(store, sender, current, holder, settings, now)
         return 0
-    digest_id = await plan_digest(store, settings, current, now, scheduled)
-    if digest_id is None:
-        return 0
-    return await send_pending(store, sender, current)
+    finally:
+        await store.release_delivery(subscription.id, holder)
 
 
 DELIVERY_CONCURRENCY = 8
@@ -95,30 +144,25 @@ async def deliver_due(
     now: datetime | None = None,
     concurrency: int = DELIVERY_CONCURRENCY,
 ) -> int:
-    """Deliver every due subscription, several channels at a time (each channel's messages
-    in order); one channel's failure never stops the others. Discord's rate limits are
-    discord.py's to honour: it waits out 429s, per route and global."""
+    """Deliver every due subscription, and the unsent rest of any earlier digest, several
+    channels at a time (each channel's messages in order); one channel's failure never
+    stops the others. Discord's rate limits are discord.py's to honour: it waits out
+    429s, per route and global."""
     now = now or datetime.now(UTC)
     gate = asyncio.Semaphore(concurrency)
+    work = {s.id: s for s in await store.subscriptions_with_unsent()}
+    work |= {s.id: s for s in await store.due_subscriptions(now)}
 
     async def one(subscription: Subscription) -> int:
         async with gate:
             try:
                 return await deliver_subscription(store, settings, sender, subscription, now)
+            except DeliveryBusy:
+                log.debug("digest already being posted channel=%s", subscription.channel_id)
+                return 0
             except Exception:
                 log.exception("digest failed channel=%s", subscription.channel_id)
                 return 0
 
-    results = await asyncio.gather(*(one(s) for s in await store.due_subscriptions(now)))
+    results = await asyncio.gather(*(one(s) for s in work.values()))
     return sum(results)
-
-
-async def resume_unfinished(
-    store: Store, sender: Sender, subscriptions: Sequence[Subscription]
-) -> int:
-    """After a restart: post what a crash left unsent, before anything new."""
-    posted = 0
-    for subscription in subscriptions:
-        if subscription.status is SubscriptionStatus.ACTIVE:
-            posted += await send_pending(store, sender, subscription)
-    return posted

@@ -6,11 +6,12 @@ import hashlib
 import json
 import logging
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.config import DigestSettings, DiscordSettings, Settings
-from bot.digests.delivery import ChannelForbidden, ChannelGone
+from bot.digests.delivery import ChannelForbidden, ChannelGone, ChannelUnavailable
 from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 from bot.discord_bot.endpoints import use_gateway, use_rest_base
 from bot.discord_bot.views import NO_MENTIONS, SummaryButton, digest_view, embeds_of
@@ -47,6 +48,13 @@ class DiscordSender:
             raise ChannelForbidden(exc.text or "403 Forbidden") from exc
         except discord.NotFound as exc:
             raise ChannelGone(exc.text or "404 Not Found") from exc
+        except discord.HTTPException as exc:
+            if exc.status < 500:
+                raise
+            # discord.py already retried 5xx answers a few times with backoff.
+            raise ChannelUnavailable(f"Discord answered {exc.status}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc
         return str(sent.id)
 
 

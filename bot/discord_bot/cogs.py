@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
 from bot.config import DigestSettings
-from bot.digests.delivery import Sender, deliver_subscription
+from bot.digests.delivery import DeliveryBusy, Sender, deliver_subscription
 from bot.digests.render import paper_card, search_page, status_text, topics_text
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
@@ -283,14 +283,14 @@ class Subscriptions(commands.Cog):
         if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
             raise UserError("This channel has no active digest. `/subscribe` sets one up.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        posted = await deliver_subscription(
-            store,
-            self.digests,
-            self.sender,
-            subscription,
-            datetime.now(UTC),
-            scheduled=False,
-        )
+        try:
+            posted = await deliver_subscription(
+                store, self.digests, self.sender, subscription, datetime.now(UTC), scheduled=False
+            )
+        except DeliveryBusy:
+            raise UserError(
+                "This channel's digest is being posted right now; nothing more to do."
+            ) from None
         text = (
             f"Posted {posted} message{'s' * (posted != 1)}." if posted else "Nothing new to post."
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.models import (
@@ -28,6 +28,10 @@ from bot.store.rows import (
 
 class _AlreadyDelivered(Exception):
     """Another worker recorded one of these papers for this subscription first."""
+
+
+# Long enough for any digest to post; renewed after every message.
+DELIVERY_LEASE_SECONDS = 300
 
 
 class SubscriptionStore(StoreBase):
@@ -96,6 +100,65 @@ class SubscriptionStore(StoreBase):
             (iso(now),),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def claim_delivery(
+        self, subscription_id: int, holder: str, lease_seconds: int = DELIVERY_LEASE_SECONDS
+    ) -> bool:
+        """Take (or, for its holder, extend) the right to post this subscription's messages.
+        False while someone else holds an unexpired lease."""
+        now = datetime.now(UTC)
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE subscriptions SET delivering_until = ?, delivering_by = ? WHERE id = ?"
+                " AND (delivering_until IS NULL OR delivering_until <= ? OR delivering_by = ?)",
+                (
+                    iso(now + timedelta(seconds=lease_seconds)),
+                    holder,
+                    subscription_id,
+                    iso(now),
+                    holder,
+                ),
+            )
+            return cur.rowcount == 1
+
+    async def release_delivery(self, subscription_id: int, holder: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET delivering_until = NULL, delivering_by = NULL"
+                " WHERE id = ? AND delivering_by = ?",
+                (subscription_id, holder),
+            )
+
+    async def subscriptions_with_unsent(self) -> list[Subscription]:
+        """Active subscriptions with a recorded digest message not yet posted."""
+        async with self._conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE status = 'active'"
+            " AND EXISTS (SELECT 1 FROM digest_messages m JOIN digests d ON d.id = m.digest_id"
+            "   WHERE d.subscription_id = s.id AND m.sent_at IS NULL)"
+            " ORDER BY id"
+        ) as cur:
+            return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def record_delivery_failure(self, subscription_id: int, now: datetime) -> datetime:
+        """Note a transient failure; returns since when the channel has been failing."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET failing_since = coalesce(failing_since, ?) WHERE id = ?",
+                (iso(now), subscription_id),
+            )
+            async with conn.execute(
+                "SELECT failing_since FROM subscriptions WHERE id = ?", (subscription_id,)
+            ) as cur:
+                row = await cur.fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else now
+
+    async def record_delivery_success(self, subscription_id: int) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET failing_since = NULL"
+                " WHERE id = ? AND failing_since IS NOT NULL",
+                (subscription_id,),
+            )
 
     async def set_subscription_status(
         self, subscription_id: int, status: SubscriptionStatus, reason: str | None

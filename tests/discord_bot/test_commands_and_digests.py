@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from bot.classify import load_classifier
 from bot.config import Settings
-from bot.digests.delivery import deliver_due
+from bot.digests.delivery import deliver_due, deliver_subscription
 from bot.digests.schedule import plan_digest
 from bot.discord_bot.client import ArxivBot, bot_for
 from bot.models import OutgoingMessage
@@ -656,3 +656,77 @@ async def test_global_commands_are_synced_only_when_they_change(
         await stop_bot(bot, task)
     puts = [r.path for r in fake_discord.requests if r.method == "PUT"]
     assert puts == ["/applications/900000000000000001/commands"]  # once, not per start
+
+
+# -- delivery under faults ----------------------------------------------------------------
+
+
+async def test_digest_now_racing_the_schedule_posts_everything_once(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.post_latency = 0.3  # each post takes a while: the two runs overlap
+    scheduled = asyncio.create_task(
+        deliver_due(running.store, running.digests, running.sender, later())
+    )
+    await asyncio.sleep(0.1)
+    token = fake_discord.slash("digest", subcommand="now")
+    answered = (await answer(fake_discord, token, count=2))[-1]
+    await scheduled
+    assert "being posted right now" in text_of(answered) and is_ephemeral(answered)
+    posted = fake_discord.posted(CHANNEL_ID)
+    contents = [m["content"] for m in posted]
+    urls = [e["url"] for m in posted for e in m["embeds"]]
+    assert len(contents) == len(set(contents)) and len(urls) == len(set(urls)) == 15
+
+
+async def test_two_deliveries_of_one_subscription_never_overlap(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    fake_discord.post_latency = 0.2
+    results = await asyncio.gather(
+        deliver_subscription(running.store, running.digests, running.sender, subscription, later()),
+        deliver_subscription(running.store, running.digests, running.sender, subscription, later()),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["DeliveryBusy", "int"]
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2  # 15 papers: 10 + 5, once
+
+
+async def test_discord_failing_a_while_delays_the_digest_by_ticks_not_a_day(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(503, times=3)
+    due = later()
+    for tick in range(4):  # the scheduler's rounds, half a minute apart
+        await deliver_due(
+            running.store, running.digests, running.sender, due + timedelta(seconds=30 * tick)
+        )
+    messages = fake_discord.posted(CHANNEL_ID)
+    assert len(messages) == 2 and messages[0]["content"].startswith("**arXiv efficiency digest")
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.status.value == "active"
+    # Nothing more to post, and nothing posted twice.
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(minutes=3))
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
+async def test_a_channel_failing_for_a_day_is_paused_with_the_reason(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(503)
+    first = later()
+    await deliver_due(running.store, running.digests, running.sender, first)
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.status.value == "active"  # a few hours of failure: still retrying
+    await deliver_due(running.store, running.digests, running.sender, first + timedelta(hours=25))
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.status.value == "paused"
+    assert subscription.status_reason == "Discord kept failing for 24 hours (Discord answered 503)"
+    listed = fake_discord.slash("subscriptions")
+    assert "Discord kept failing for 24 hours" in text_of((await answer(fake_discord, listed))[0])
+    assert fake_discord.posted(CHANNEL_ID) == []

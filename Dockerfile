@@ -16,11 +16,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_URL=sqlite:////data/arxiv-bot.db
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bot \
  && mkdir -p /data && chown bot:bot /data
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels arxiv-efficiency-bot \
- && rm -rf /wheels
+# The wheels are mounted for the install only: no layer keeps them.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels arxiv-efficiency-bot
 USER bot
-WORKDIR /data
+# From /, the relative default (sqlite:///data/arxiv-bot.db, as .env.example ships it)
+# and the absolute one above are the same file on the volume.
+WORKDIR /
 VOLUME ["/data"]
 # Healthy: database current, Discord heartbeat recent, arXiv poller not stalled.
 HEALTHCHECK --interval=60s --timeout=15s --start-period=120s --retries=3 \

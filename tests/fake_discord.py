@@ -144,6 +144,7 @@ class FakeDiscord:
     requests: list[Recorded] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     interaction_responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nonces: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[float] = field(default_factory=list)
     channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
@@ -605,9 +606,16 @@ class FakeDiscord:
             return self._json({"message": "fake failure", "code": code}, fault.status)
         if channel_id not in self.channels:
             return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        with self._lock:
+            # Discord's enforce_nonce: the same nonce in a channel returns the first message.
+            if nonce is not None and (channel_id, str(nonce)) in self.nonces:
+                return self._json(self.nonces[(channel_id, str(nonce))])
         message = self._message(channel_id, body)
         with self._lock:
             self.messages.setdefault(channel_id, []).append(message)
+            if nonce is not None:
+                self.nonces[(channel_id, str(nonce))] = message
         headers = {}
         if self.rate_limit_headers:
             headers = {

@@ -33,3 +33,18 @@ def test_compose_keeps_data_on_a_volume_and_restarts() -> None:
     assert "env_file: .env" in text
     assert re.search(r"- \S+:/data", text)
     assert "restart: unless-stopped" in text
+
+
+def test_the_database_lands_on_the_volume_whatever_env_example_says() -> None:
+    """`docker run --env-file .env` with .env.example as shipped: its relative
+    DATABASE_URL, read from the image's working directory, is the file on the volume."""
+    from pathlib import PurePosixPath
+
+    text = (ROOT / "Dockerfile").read_text()
+    workdir = re.findall(r"^WORKDIR (\S+)", text, re.M)[-1]
+    shipped = re.search(r"^DATABASE_URL=sqlite:///(.+)$", (ROOT / ".env.example").read_text(), re.M)
+    assert shipped is not None
+    assert str(PurePosixPath(workdir) / shipped.group(1)) == "/data/arxiv-bot.db"
+    # No layer keeps the build's wheels: they are mounted for the install only.
+    assert "COPY --from=build /wheels" not in text
+    assert "--mount=type=bind,from=build,source=/wheels" in text

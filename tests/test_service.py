@@ -22,7 +22,7 @@ class RecordingSender:
     def __init__(self) -> None:
         self.posted: list[tuple[str, OutgoingMessage]] = []
 
-    async def send(self, channel_id: str, message: OutgoingMessage) -> str:
+    async def send(self, channel_id: str, message: OutgoingMessage, nonce: str) -> str:
         self.posted.append((channel_id, message))
         return str(len(self.posted))
 

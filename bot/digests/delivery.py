@@ -6,9 +6,10 @@ marked sent as soon as Discord accepts it. So a crash or a restart resumes at
 the first unsent message, and the (subscription, paper) key in the schema
 makes sure no paper reaches a channel twice. A lease on the subscription lets
 only one delivery post at a time (the schedule, `/digest now`, another process).
-Transient Discord failures leave the rest unsent for the next tick. The one window
-left is a crash between Discord accepting a message and the database recording it:
-that message would be posted again.
+Transient Discord failures leave the rest unsent for the next tick. Each message is
+posted with a nonce derived from its stored id, which Discord enforces: a crash
+between Discord accepting a message and the database recording it makes the next
+attempt return the message Discord already has, not a second one.
 """
 
 from __future__ import annotations
@@ -45,10 +46,17 @@ class DeliveryBusy(Exception):
 
 
 class Sender(Protocol):
-    async def send(self, channel_id: str, message: OutgoingMessage) -> str:
+    async def send(self, channel_id: str, message: OutgoingMessage, nonce: str) -> str:
         """Post a message and return its id; raise ChannelForbidden, ChannelGone or
-        ChannelUnavailable."""
+        ChannelUnavailable. A second post with the same nonce must return the message the
+        first one created (Discord's enforce_nonce), not post it again."""
         ...
+
+
+def message_nonce(digest_id: int, position: int) -> str:
+    """The same for every attempt at one recorded message, so a post repeated after a crash
+    (Discord accepted it, the database never heard) returns the message it already made."""
+    return f"d{digest_id}m{position}"
 
 
 async def send_pending(
@@ -66,7 +74,11 @@ async def send_pending(
     posted = 0
     for pending in await store.pending_messages(subscription.id):
         try:
-            message_id = await sender.send(subscription.channel_id, pending.message)
+            message_id = await sender.send(
+                subscription.channel_id,
+                pending.message,
+                message_nonce(pending.digest_id, pending.position),
+            )
         except ChannelForbidden as exc:
             reason = (
                 f"missing permission to post ({exc})" if str(exc) else "missing permission to post"

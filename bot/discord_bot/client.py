@@ -29,7 +29,7 @@ class DiscordSender:
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    async def send(self, channel_id: str, message: OutgoingMessage) -> str:
+    async def send(self, channel_id: str, message: OutgoingMessage, nonce: str) -> str:
         channel = self.bot.get_channel(int(channel_id))
         try:
             if channel is None:
@@ -38,11 +38,14 @@ class DiscordSender:
                 raise ChannelGone("not a text channel")
             content, embeds = message.content or None, embeds_of(message)
             view = digest_view(message)
+            # discord.py sends enforce_nonce with every nonce: a repeat returns the original.
             if view is None:
-                sent = await channel.send(content, embeds=embeds, allowed_mentions=NO_MENTIONS)
+                sent = await channel.send(
+                    content, embeds=embeds, allowed_mentions=NO_MENTIONS, nonce=nonce
+                )
             else:
                 sent = await channel.send(
-                    content, embeds=embeds, allowed_mentions=NO_MENTIONS, view=view
+                    content, embeds=embeds, allowed_mentions=NO_MENTIONS, view=view, nonce=nonce
                 )
         except discord.Forbidden as exc:
             raise ChannelForbidden(exc.text or "403 Forbidden") from exc

@@ -410,12 +410,12 @@ async def test_restart_between_two_messages_resumes_without_duplicates(
     original = bot.sender.send
     calls = 0
 
-    async def dies_after_first(channel_id: str, message: OutgoingMessage) -> str:
+    async def dies_after_first(channel_id: str, message: OutgoingMessage, nonce: str) -> str:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise asyncio.CancelledError
-        return await original(channel_id, message)
+        return await original(channel_id, message, nonce)
 
     bot.sender.send = dies_after_first  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
@@ -730,3 +730,38 @@ async def test_a_channel_failing_for_a_day_is_paused_with_the_reason(
     listed = fake_discord.slash("subscriptions")
     assert "Discord kept failing for 24 hours" in text_of((await answer(fake_discord, listed))[0])
     assert fake_discord.posted(CHANNEL_ID) == []
+
+
+async def test_a_crash_between_discords_answer_and_the_record_posts_nothing_twice(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    """Discord accepted message 1, then the process died before the database recorded
+    it. After the restart message 1 is sent again with the same nonce: Discord (enforcing
+    nonces) returns the message it already has, and the digest goes on with message 2."""
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    await subscribe_here(bot)
+    original = papers_store.mark_message_sent
+
+    async def dies_before_recording(digest_id: int, position: int, message_id: str) -> None:
+        raise asyncio.CancelledError  # the process is killed right here
+
+    papers_store.mark_message_sent = dies_before_recording  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await deliver_due(bot.store, bot.digests, bot.sender, later())
+    papers_store.mark_message_sent = original  # type: ignore[method-assign]
+    await stop_bot(bot, task)
+    assert len(fake_discord.posted(CHANNEL_ID)) == 1  # Discord has message 1; we never knew
+    # The lease a dead process held expires; then the restarted bot resumes.
+    await papers_store._conn.execute("UPDATE subscriptions SET delivering_until = NULL")
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        await asyncio.to_thread(fake_discord.wait_for_messages, CHANNEL_ID, 2)
+        await asyncio.sleep(0.3)
+        messages = fake_discord.posted(CHANNEL_ID)
+        assert len(messages) == 2 and messages[1]["content"].startswith("(2/2)")
+        posts = [r for r in fake_discord.requests if r.method == "POST" and "/messages" in r.path]
+        assert len(posts) == 3  # message 1 was sent again, and answered with the original
+        assert posts[0].body["nonce"] == posts[1].body["nonce"]
+        assert posts[0].body["enforce_nonce"] is True
+    finally:
+        await stop_bot(bot, task)

@@ -122,6 +122,7 @@ def _print_progress(progress: PollProgress) -> None:
 
 async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     from bot.discord_bot.client import bot_for
+    from bot.discord_bot.supervisor import TokenRefused, run_until_stopped
     from bot.service import Service
 
     assert settings.discord_token is not None
@@ -129,24 +130,22 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
     summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
     judge = open_judge(settings)
     service = Service(store, settings, classifier, summarizer, judge)
-    bot = bot_for(settings, store, service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
     log.info("service starting")
     try:
-        async with bot:
-            running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if stop.is_set():
-                log.info("shutdown requested; finishing the current write")
-                await asyncio.wait_for(bot.close(), SHUTDOWN_SECONDS)
-            stopping.cancel()
-            await asyncio.gather(running, return_exceptions=not running.done())
-            if running.done() and not running.cancelled() and running.exception():
-                raise running.exception()  # type: ignore[misc]
+        await run_until_stopped(
+            lambda: bot_for(settings, store, service),
+            settings.discord_token.get_secret_value(),
+            stop,
+            SHUTDOWN_SECONDS,
+        )
+    except TokenRefused as exc:
+        log.error("service stopped reason=%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         for client in (summarizer, judge):
             if client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket as stdlib_socket  # `socket` names the gateway's websockets below
 import threading
 import time
 from collections import deque
@@ -123,6 +124,13 @@ def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _closed_port() -> int:
+    """A loopback port nobody listens on: connecting to it is refused."""
+    with stdlib_socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @dataclass
 class ChannelFault:
     status: int
@@ -145,6 +153,12 @@ class FakeDiscord:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     interaction_responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     nonces: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Faults of the connection itself, for the supervisor's tests.
+    refuse_token: bool = False  # login answers 401
+    rest_delay: float = 0.0  # seconds before every REST answer
+    gateway_refusals: int = 0  # this many gateway lookups name a port nobody listens on
+    close_codes: list[int] = field(default_factory=list)  # close after READY, one per connect
+    readies: int = 0  # READY events sent: sessions the bot (re)started
     commands: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[float] = field(default_factory=list)
     channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
@@ -410,11 +424,19 @@ class FakeDiscord:
                 self.heartbeats.append(time.monotonic())
                 await socket.send_str(json.dumps({"op": 11}))
             elif payload["op"] in (2, 6):  # identify, or resume: start afresh
+                code = self.close_codes.pop(0) if self.close_codes else None
+                if code == 4004:  # Discord refuses the token at identify
+                    await socket.close(code=4004, message=b"Authentication failed.")
+                    break
                 await self._ready(socket)
+                if code is not None:
+                    await socket.close(code=code, message=b"fake close")
+                    break
         self._sockets.remove(socket)
         return socket
 
     async def _ready(self, socket: web.WebSocketResponse) -> None:
+        self.readies += 1
         ready = {
             "v": 10,
             "user": user(BOT_ID, "arxiv-bot", bot=True),
@@ -451,6 +473,10 @@ class FakeDiscord:
 
     async def _rest(self, request: web.Request) -> web.Response:
         path = "/" + request.match_info["tail"]
+        if self.rest_delay:
+            await asyncio.sleep(self.rest_delay)
+        if self.refuse_token and path == "/users/@me":
+            return self._json({"message": "401: Unauthorized", "code": 0}, 401)
         body: Any = None
         if request.can_read_body:
             raw = await request.read()
@@ -492,9 +518,13 @@ class FakeDiscord:
                 }
             )
         if path == "/gateway/bot":
+            port = self.port
+            if self.gateway_refusals > 0:
+                self.gateway_refusals -= 1
+                port = _closed_port()
             return self._json(
                 {
-                    "url": f"ws://127.0.0.1:{self.port}/gateway",
+                    "url": f"ws://127.0.0.1:{port}/gateway",
                     "shards": 1,
                     "session_start_limit": {
                         "total": 1000,

@@ -144,3 +144,75 @@ def test_full_run_sigterm_mid_poll_health_backup_and_no_secrets_in_logs(
         stored = db.execute("SELECT count(*) FROM papers").fetchone()[0]
         assert 50 <= stored < 351  # the pages read before the signal were kept
         db.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')")
+
+
+# -- never crash, never loop --------------------------------------------------------------
+
+
+def finished(process: subprocess.Popen, seconds: float = 10.0) -> int:
+    """The exit code, which must come within `seconds`."""
+    return process.wait(timeout=seconds)
+
+
+def test_a_refused_token_exits_2_with_one_line(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    arxiv, discord, llm = servers
+    discord.refuse_token = True
+    process, read_logs = start_service(service_env(tmp_path, arxiv, discord, llm), tmp_path, "401")
+    assert finished(process, 20) == 2
+    _, err = read_logs()
+    assert err.strip().splitlines()[-1] == (
+        "error: Discord refused DISCORD_TOKEN (401): check the bot's token"
+    )
+    assert "Traceback" not in err
+
+
+def test_gateway_close_4004_exits_2(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    arxiv, discord, llm = servers
+    discord.close_codes = [4004]
+    process, read_logs = start_service(service_env(tmp_path, arxiv, discord, llm), tmp_path, "4004")
+    assert finished(process, 20) == 2
+    assert "gateway close 4004" in read_logs()[1].strip().splitlines()[-1]
+
+
+def test_a_refused_gateway_is_retried_in_process_and_a_close_reconnects(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    """The gateway refuses connections twice (discord.py 2.7 then raises AttributeError),
+    then closes the session with 4000: the process stays up, connects, reconnects, and
+    exits 0 on SIGTERM."""
+    arxiv, discord, llm = servers
+    discord.gateway_refusals = 2
+    discord.close_codes = [4000]
+    process, read_logs = start_service(service_env(tmp_path, arxiv, discord, llm), tmp_path, "gw")
+    try:
+        wait_for(lambda: discord.readies >= 2 or process.poll() is not None, 40)
+        assert process.poll() is None  # connected, closed with 4000, connected again
+        out, _ = read_logs()
+        assert out.count("could not reach Discord") == 2
+        assert "'NoneType' object has no attribute 'sequence'" in out  # the guarded bug
+    finally:
+        process.send_signal(signal.SIGTERM)
+    assert finished(process) == 0
+
+
+@pytest.mark.parametrize("moment", ["login", "gateway retry"])
+def test_sigterm_at_any_moment_exits_0_within_10_seconds(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI], moment: str
+) -> None:
+    arxiv, discord, llm = servers
+    if moment == "login":
+        discord.rest_delay = 5.0  # the process is inside login when the signal comes
+    else:
+        discord.gateway_refusals = 1000  # the process is waiting to retry the gateway
+    process, read_logs = start_service(service_env(tmp_path, arxiv, discord, llm), tmp_path, "t")
+    time.sleep(3.0)
+    assert process.poll() is None
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert finished(process) == 0
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in read_logs()[1]

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Build: a wheel of the bot and wheels of its dependencies, from pyproject.toml.
 FROM python:3.12-slim AS build
 WORKDIR /src

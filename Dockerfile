@@ -1,4 +1,4 @@
-# Build: a wheel of the bot and wheels of its dependencies, from pyproject.toml.
+# Build: the bot's wheel, installed with its dependencies into a virtual environment.
 FROM python:3.12-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip build
@@ -6,7 +6,8 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY migrations ./migrations
 RUN python -m build --wheel --outdir /wheels \
- && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/*.whl
+ && python -m venv /opt/bot \
+ && /opt/bot/bin/pip install --no-cache-dir /wheels/*.whl
 
 # Run: only the installed wheels, as an unprivileged user, data on a volume.
 FROM python:3.12-slim
@@ -15,9 +16,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DATABASE_URL=sqlite:////data/arxiv-bot.db
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin bot \
  && mkdir -p /data && chown bot:bot /data
-# The wheels are mounted for the install only: no layer keeps them.
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels arxiv-efficiency-bot
+# Only the installed environment comes across: no layer keeps wheels or build tools, and
+# any builder (BuildKit or the legacy one) can build it.
+COPY --from=build /opt/bot /opt/bot
+ENV PATH=/opt/bot/bin:$PATH
 USER bot
 # From /, the relative default (sqlite:///data/arxiv-bot.db, as .env.example ships it)
 # and the absolute one above are the same file on the volume.

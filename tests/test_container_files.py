@@ -45,6 +45,6 @@ def test_the_database_lands_on_the_volume_whatever_env_example_says() -> None:
     shipped = re.search(r"^DATABASE_URL=sqlite:///(.+)$", (ROOT / ".env.example").read_text(), re.M)
     assert shipped is not None
     assert str(PurePosixPath(workdir) / shipped.group(1)) == "/data/arxiv-bot.db"
-    # No layer keeps the build's wheels: they are mounted for the install only.
-    assert "COPY --from=build /wheels" not in text
-    assert "--mount=type=bind,from=build,source=/wheels" in text
+    # No layer keeps the build's wheels: only the installed environment is copied.
+    assert re.findall(r"^COPY --from=build (\S+)", text, re.M) == ["/opt/bot"]
+    assert "ENV PATH=/opt/bot/bin:$PATH" in text

@@ -159,6 +159,7 @@ class FakeDiscord:
     gateway_refusals: int = 0  # this many gateway lookups name a port nobody listens on
     close_codes: list[int] = field(default_factory=list)  # close after READY, one per connect
     readies: int = 0  # READY events sent: sessions the bot (re)started
+    resets: int = 0  # this many message posts have their connection dropped, unanswered
     commands: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[float] = field(default_factory=list)
     channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
@@ -429,6 +430,9 @@ class FakeDiscord:
                     await socket.close(code=4004, message=b"Authentication failed.")
                     break
                 await self._ready(socket)
+                if code == 1006 and request.transport is not None:
+                    request.transport.abort()  # gone without a close frame: 1006 for the client
+                    break
                 if code is not None:
                     await socket.close(code=code, message=b"fake close")
                     break
@@ -486,6 +490,12 @@ class FakeDiscord:
                 body = {"multipart": raw.decode("utf-8", "replace")}
         with self._lock:
             self.requests.append(Recorded(request.method, path, body, time.monotonic()))
+            reset = self.resets > 0 and request.method == "POST" and path.endswith("/messages")
+            if reset:
+                self.resets -= 1
+        if reset and request.transport is not None:
+            request.transport.abort()  # the connection drops before any answer
+            return web.Response(status=500)
         return await self._route(request.method, path, body)
 
     def _json(

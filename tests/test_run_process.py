@@ -182,15 +182,15 @@ def test_a_refused_gateway_is_retried_in_process_and_a_close_reconnects(
     tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
 ) -> None:
     """The gateway refuses connections twice (discord.py 2.7 then raises AttributeError),
-    then closes the session with 4000: the process stays up, connects, reconnects, and
-    exits 0 on SIGTERM."""
+    then drops the session without a close frame (1006) and closes it with 4000: the
+    process stays up, connects, reconnects twice, and exits 0 on SIGTERM."""
     arxiv, discord, llm = servers
     discord.gateway_refusals = 2
-    discord.close_codes = [4000]
+    discord.close_codes = [1006, 4000]
     process, read_logs = start_service(service_env(tmp_path, arxiv, discord, llm), tmp_path, "gw")
     try:
-        wait_for(lambda: discord.readies >= 2 or process.poll() is not None, 40)
-        assert process.poll() is None  # connected, closed with 4000, connected again
+        wait_for(lambda: discord.readies >= 3 or process.poll() is not None, 60)
+        assert process.poll() is None  # connected, dropped (1006), closed (4000), connected
         out, _ = read_logs()
         assert out.count("could not reach Discord") == 2
         assert "'NoneType' object has no attribute 'sequence'" in out  # the guarded bug

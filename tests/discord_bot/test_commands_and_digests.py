@@ -765,3 +765,31 @@ async def test_a_crash_between_discords_answer_and_the_record_posts_nothing_twic
         assert posts[0].body["enforce_nonce"] is True
     finally:
         await stop_bot(bot, task)
+
+
+async def test_a_digest_is_not_posted_before_its_time_and_is_posted_at_it(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running, digest_time="07:30")
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    due = subscription.next_due_at
+    assert (due.hour, due.minute) == (7, 30)
+    early = due - timedelta(seconds=1)
+    assert await deliver_due(running.store, running.digests, running.sender, early) == 0
+    assert fake_discord.posted(CHANNEL_ID) == []
+    assert await deliver_due(running.store, running.digests, running.sender, due) == 2
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
+async def test_a_connection_reset_mid_post_is_retried_next_tick_without_duplicates(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.resets = 1  # the digest's first post loses its connection, unanswered
+    due = later()
+    assert await deliver_due(running.store, running.digests, running.sender, due) == 0
+    assert fake_discord.posted(CHANNEL_ID) == []
+    # The next scheduler round posts the whole digest, once.
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(seconds=30))
+    messages = fake_discord.posted(CHANNEL_ID)
+    assert len(messages) == 2 and len({m["content"] for m in messages}) == 2

@@ -126,14 +126,15 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
     from bot.service import Service
 
     assert settings.discord_token is not None
-    classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
-    summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
-    judge = open_judge(settings)
-    service = Service(store, settings, classifier, summarizer, judge)
+    # Signals first: a `docker stop` while the models load still ends cleanly.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
+    classifier = load_classifier(settings.vocabulary_path, settings.relevance_model_path)
+    summarizer = Summarizer(settings.llm) if settings.openai_api_key else None
+    judge = open_judge(settings)
+    service = Service(store, settings, classifier, summarizer, judge)
     log.info("service starting")
     try:
         await run_until_stopped(

@@ -122,6 +122,9 @@ class Service:
         guild_ids: Callable[[], Iterable[str]],
     ) -> None:
         await ready()
+        # This is the one process that delivers: leases a dead predecessor left are void,
+        # and its half-posted digests resume now (their nonces keep repeats out).
+        await self.store.clear_delivery_leases()
         # Every round also finishes digests left half-posted (by a crash or Discord failing),
         # each before anything new for its channel.
         while True:

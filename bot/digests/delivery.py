@@ -41,6 +41,10 @@ class ChannelUnavailable(Exception):
     connection): the message stays unsent and the next scheduler tick tries again."""
 
 
+class MessageRefused(Exception):
+    """Discord refused this message for good (a 4xx other than 403, 404 and 429)."""
+
+
 class DeliveryBusy(Exception):
     """This subscription's messages are being posted by someone else right now."""
 
@@ -94,6 +98,11 @@ async def send_pending(
                 "subscription ended channel=%s reason=channel deleted", subscription.channel_id
             )
             break
+        except MessageRefused as exc:
+            reason = f"Discord refused a digest message ({exc})"
+            await store.set_subscription_status(subscription.id, SubscriptionStatus.PAUSED, reason)
+            log.error("digest paused channel=%s reason=%s", subscription.channel_id, reason)
+            break
         except ChannelUnavailable as exc:
             moment = now or datetime.now(UTC)
             since = await store.record_delivery_failure(subscription.id, moment)
@@ -111,8 +120,10 @@ async def send_pending(
                 )
             break
         await store.mark_message_sent(pending.digest_id, pending.position, message_id)
-        await store.claim_delivery(subscription.id, holder)  # extend the lease
         posted += 1
+        if not await store.claim_delivery(subscription.id, holder):  # extend the lease
+            log.warning("delivery lease lost channel=%s", subscription.channel_id)
+            return posted  # another delivery took over: never post beside it
     else:
         await store.record_delivery_success(subscription.id)
     return posted

@@ -11,7 +11,12 @@ import discord
 from discord.ext import commands
 
 from bot.config import DigestSettings, DiscordSettings, Settings
-from bot.digests.delivery import ChannelForbidden, ChannelGone, ChannelUnavailable
+from bot.digests.delivery import (
+    ChannelForbidden,
+    ChannelGone,
+    ChannelUnavailable,
+    MessageRefused,
+)
 from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 from bot.discord_bot.endpoints import use_gateway, use_rest_base
 from bot.discord_bot.views import NO_MENTIONS, SummaryButton, digest_view, embeds_of
@@ -53,7 +58,7 @@ class DiscordSender:
             raise ChannelGone(exc.text or "404 Not Found") from exc
         except discord.HTTPException as exc:
             if exc.status < 500:
-                raise
+                raise MessageRefused(f"{exc.status}: {exc.text or 'no reason given'}") from exc
             # discord.py already retried 5xx answers a few times with backoff.
             raise ChannelUnavailable(f"Discord answered {exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 2.0
 MAX_RETRY_SECONDS = 60.0
+HEALTHY_SESSION_SECONDS = 300.0
 # Gateway close codes that no retry can fix: the token, the shard or the intents are wrong.
 _FATAL_CLOSES = {
     4004: "Discord refused DISCORD_TOKEN (gateway close 4004): check the bot's token",
@@ -55,7 +56,7 @@ def transient(failure: BaseException) -> bool:
     ('NoneType' has no attribute 'sequence') when its first gateway connection is
     refused: that is a connection failure too."""
     if isinstance(failure, discord.HTTPException):
-        return failure.status >= 500
+        return failure.status >= 500 or failure.status == 429
     if isinstance(failure, AttributeError):
         return "sequence" in str(failure)
     return isinstance(
@@ -103,10 +104,14 @@ async def run_until_stopped(
     """Run a client until `stop` is set, replacing it after transient failures. Raises
     TokenRefused for a refused token, and anything unexpected as it is."""
     delay = FIRST_RETRY_SECONDS
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
+        began = loop.time()
         failure = await _session(make_bot(), token, stop, shutdown_seconds)
         if failure is None:
             return
+        if loop.time() - began > HEALTHY_SESSION_SECONDS:
+            delay = FIRST_RETRY_SECONDS  # it ran fine for a while: a new outage starts afresh
         reason = fatal_reason(failure)
         if reason is not None:
             raise TokenRefused(reason)

@@ -59,7 +59,8 @@ class SubscriptionStore(StoreBase):
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
                 " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
                 "   ELSE starts_on END,"
-                " status = 'active', status_reason = NULL, updated_at = excluded.updated_at",
+                " status = 'active', status_reason = NULL, failing_since = NULL,"
+                " updated_at = excluded.updated_at",
                 (
                     guild_id,
                     channel_id,
@@ -120,6 +121,15 @@ class SubscriptionStore(StoreBase):
                 ),
             )
             return cur.rowcount == 1
+
+    async def clear_delivery_leases(self) -> None:
+        """At start-up of the one delivering process: leases left by a process that died
+        would otherwise hold its channels back until they expire."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET delivering_until = NULL, delivering_by = NULL"
+                " WHERE delivering_by IS NOT NULL"
+            )
 
     async def release_delivery(self, subscription_id: int, holder: str) -> None:
         async with self._transaction() as conn:

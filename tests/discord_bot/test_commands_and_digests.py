@@ -742,17 +742,21 @@ async def test_a_crash_between_discords_answer_and_the_record_posts_nothing_twic
     await subscribe_here(bot)
     original = papers_store.mark_message_sent
 
+    async def dead_process_releases_nothing(subscription_id: int, holder: str) -> None:
+        return None  # a killed process runs no cleanup: its lease stays in the database
+
     async def dies_before_recording(digest_id: int, position: int, message_id: str) -> None:
         raise asyncio.CancelledError  # the process is killed right here
 
     papers_store.mark_message_sent = dies_before_recording  # type: ignore[method-assign]
+    papers_store.release_delivery = dead_process_releases_nothing  # type: ignore[method-assign]
     with pytest.raises(asyncio.CancelledError):
         await deliver_due(bot.store, bot.digests, bot.sender, later())
     papers_store.mark_message_sent = original  # type: ignore[method-assign]
+    del papers_store.release_delivery  # back to the class's method
     await stop_bot(bot, task)
     assert len(fake_discord.posted(CHANNEL_ID)) == 1  # Discord has message 1; we never knew
-    # The lease a dead process held expires; then the restarted bot resumes.
-    await papers_store._conn.execute("UPDATE subscriptions SET delivering_until = NULL")
+    # The dead process's lease is still held: the restarted service voids it and resumes.
     bot, task = await start_bot(bot_settings, papers_store, fake_discord)
     try:
         await asyncio.to_thread(fake_discord.wait_for_messages, CHANNEL_ID, 2)
@@ -793,3 +797,19 @@ async def test_a_connection_reset_mid_post_is_retried_next_tick_without_duplicat
     await deliver_due(running.store, running.digests, running.sender, due + timedelta(seconds=30))
     messages = fake_discord.posted(CHANNEL_ID)
     assert len(messages) == 2 and len({m["content"] for m in messages}) == 2
+
+
+async def test_a_message_discord_refuses_pauses_the_channel_with_the_reason(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(400, times=1)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.status.value == "paused"
+    assert (subscription.status_reason or "").startswith("Discord refused a digest message (400")
+    # /subscribe again resumes it, and its failure history starts afresh.
+    token = fake_discord.slash("subscribe")
+    await answer(fake_discord, token)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2

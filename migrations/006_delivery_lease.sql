@@ -5,3 +5,4 @@
 ALTER TABLE subscriptions ADD COLUMN delivering_until TEXT;  -- lease end (UTC); NULL or past: free
 ALTER TABLE subscriptions ADD COLUMN delivering_by TEXT;     -- the holder's token
 ALTER TABLE subscriptions ADD COLUMN failing_since TEXT;     -- first transient failure not yet overcome
+ALTER TABLE subscriptions ADD COLUMN retry_at TEXT;          -- no attempt before this (backoff)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -55,6 +56,17 @@ class Sender(Protocol):
         ChannelUnavailable. A second post with the same nonce must return the message the
         first one created (Discord's enforce_nonce), not post it again."""
         ...
+
+
+RETRY_MIN = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=10)
+
+
+def retry_delay(failing_since: datetime, now: datetime) -> timedelta:
+    """Wait about as long as the channel has been failing (so waits double), from half a
+    minute up to ten, with jitter so channels that failed together retry apart."""
+    base = min(max(now - failing_since, RETRY_MIN), RETRY_MAX)
+    return base * random.uniform(0.8, 1.2)
 
 
 def message_nonce(digest_id: int, position: int) -> str:
@@ -106,6 +118,7 @@ async def send_pending(
         except ChannelUnavailable as exc:
             moment = now or datetime.now(UTC)
             since = await store.record_delivery_failure(subscription.id, moment)
+            await store.retry_delivery_at(subscription.id, moment + retry_delay(since, moment))
             if moment - since >= timedelta(hours=settings.give_up_hours):
                 reason = f"Discord kept failing for {settings.give_up_hours:g} hours ({exc})"
                 await store.set_subscription_status(
@@ -173,7 +186,7 @@ async def deliver_due(
     429s, per route and global."""
     now = now or datetime.now(UTC)
     gate = asyncio.Semaphore(concurrency)
-    work = {s.id: s for s in await store.subscriptions_with_unsent()}
+    work = {s.id: s for s in await store.subscriptions_with_unsent(now)}
     work |= {s.id: s for s in await store.due_subscriptions(now)}
 
     async def one(subscription: Subscription) -> int:

@@ -59,7 +59,7 @@ class SubscriptionStore(StoreBase):
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
                 " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
                 "   ELSE starts_on END,"
-                " status = 'active', status_reason = NULL, failing_since = NULL,"
+                " status = 'active', status_reason = NULL, failing_since = NULL, retry_at = NULL,"
                 " updated_at = excluded.updated_at",
                 (
                     guild_id,
@@ -97,8 +97,9 @@ class SubscriptionStore(StoreBase):
     async def due_subscriptions(self, now: datetime) -> list[Subscription]:
         async with self._conn.execute(
             f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
-            " WHERE status = 'active' AND next_due_at <= ? ORDER BY next_due_at, id",
-            (iso(now),),
+            " WHERE status = 'active' AND next_due_at <= ?"
+            " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_due_at, id",
+            (iso(now), iso(now)),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
 
@@ -139,13 +140,16 @@ class SubscriptionStore(StoreBase):
                 (subscription_id, holder),
             )
 
-    async def subscriptions_with_unsent(self) -> list[Subscription]:
-        """Active subscriptions with a recorded digest message not yet posted."""
+    async def subscriptions_with_unsent(self, now: datetime) -> list[Subscription]:
+        """Active subscriptions with a recorded digest message not yet posted, and no
+        backoff in force."""
         async with self._conn.execute(
             f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions s WHERE status = 'active'"
+            " AND (retry_at IS NULL OR retry_at <= ?)"
             " AND EXISTS (SELECT 1 FROM digest_messages m JOIN digests d ON d.id = m.digest_id"
             "   WHERE d.subscription_id = s.id AND m.sent_at IS NULL)"
-            " ORDER BY id"
+            " ORDER BY id",
+            (iso(now),),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
 
@@ -162,10 +166,17 @@ class SubscriptionStore(StoreBase):
                 row = await cur.fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else now
 
+    async def retry_delivery_at(self, subscription_id: int, when: datetime) -> None:
+        """No delivery attempt for this subscription before `when` (a backoff)."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET retry_at = ? WHERE id = ?", (iso(when), subscription_id)
+            )
+
     async def record_delivery_success(self, subscription_id: int) -> None:
         async with self._transaction() as conn:
             await conn.execute(
-                "UPDATE subscriptions SET failing_since = NULL"
+                "UPDATE subscriptions SET failing_since = NULL, retry_at = NULL"
                 " WHERE id = ? AND failing_since IS NOT NULL",
                 (subscription_id,),
             )

@@ -695,22 +695,33 @@ async def test_two_deliveries_of_one_subscription_never_overlap(
     assert len(fake_discord.posted(CHANNEL_ID)) == 2  # 15 papers: 10 + 5, once
 
 
-async def test_discord_failing_a_while_delays_the_digest_by_ticks_not_a_day(
+async def test_discord_failing_a_while_delays_the_digest_by_minutes_not_a_day(
     running: ArxivBot, fake_discord: FakeDiscord
 ) -> None:
     await subscribe_here(running)
     fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(503, times=3)
+
+    def posts() -> int:
+        return sum(1 for r in fake_discord.requests if r.method == "POST" and CHANNEL_ID in r.path)
+
     due = later()
-    for tick in range(4):  # the scheduler's rounds, half a minute apart
-        await deliver_due(
-            running.store, running.digests, running.sender, due + timedelta(seconds=30 * tick)
-        )
+    await deliver_due(running.store, running.digests, running.sender, due)
+    assert posts() == 1  # failed once
+    # Backing off: a round ten seconds later does not try again.
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(seconds=10))
+    assert posts() == 1
+    minute = 0
+    while len(fake_discord.posted(CHANNEL_ID)) < 2 and minute < 15:
+        minute += 1
+        moment = due + timedelta(minutes=minute)
+        await deliver_due(running.store, running.digests, running.sender, moment)
     messages = fake_discord.posted(CHANNEL_ID)
     assert len(messages) == 2 and messages[0]["content"].startswith("**arXiv efficiency digest")
+    assert minute <= 8  # three failures and backoff: minutes, not a day
     [subscription] = await running.store.guild_subscriptions(GUILD_ID)
     assert subscription.status.value == "active"
     # Nothing more to post, and nothing posted twice.
-    await deliver_due(running.store, running.digests, running.sender, due + timedelta(minutes=3))
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(hours=1))
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
@@ -793,8 +804,8 @@ async def test_a_connection_reset_mid_post_is_retried_next_tick_without_duplicat
     due = later()
     assert await deliver_due(running.store, running.digests, running.sender, due) == 0
     assert fake_discord.posted(CHANNEL_ID) == []
-    # The next scheduler round posts the whole digest, once.
-    await deliver_due(running.store, running.digests, running.sender, due + timedelta(seconds=30))
+    # After the backoff (30 s, give or take 20%), the next round posts the digest, once.
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(minutes=1))
     messages = fake_discord.posted(CHANNEL_ID)
     assert len(messages) == 2 and len({m["content"] for m in messages}) == 2
 

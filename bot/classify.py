@@ -216,6 +216,10 @@ def measure(predicted: Iterable[bool], actual: Iterable[bool]) -> Quality:
         tp += guess and truth
         fp += guess and not truth
         fn += truth and not guess
+    return quality_from_counts(tp, fp, fn)
+
+
+def quality_from_counts(tp: int, fp: int, fn: int) -> Quality:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -22,7 +22,14 @@ from enum import StrEnum
 from bot.arxiv_ids import is_category, parse_arxiv_id
 from bot.classify import TOPICS
 from bot.models import Paper, SearchQuery
-from bot.store import SearchFilters, Store, fts_match, fts_quote
+from bot.store import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    SearchFilters,
+    Store,
+    fts_match,
+    fts_quote,
+)
 from bot.text import WORD
 
 MAX_QUERY_CHARS = 300
@@ -172,7 +179,7 @@ async def _ranked(
     return await store.papers_by_rowids(page), SearchMode.NEWEST_RANKED
 
 
-_MARKED = re.compile("\x01(.*?)\x02", re.S)
+_MARKED = re.compile(f"{re.escape(HIGHLIGHT_START)}(.*?){re.escape(HIGHLIGHT_END)}", re.S)
 
 
 def _stems(text: str) -> frozenset[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.classify import Classifier, Quality, RelevanceModel, measure
+from bot.classify import Classifier, Quality, RelevanceModel, measure, quality_from_counts
 from bot.features import PaperFeatures, extract_features
 from bot.vocabulary import TOPICS, Vocabulary
 
@@ -347,11 +347,10 @@ def cross_validate(days: Sequence[LabelledDay], vocabulary: Vocabulary) -> list[
 
 
 def pooled(results: Sequence[DayResult]) -> Quality:
-    tp = sum(r.quality.true_positives for r in results)
-    fp = sum(r.quality.false_positives for r in results)
-    fn = sum(r.quality.false_negatives for r in results)
-    return measure(
-        [True] * tp + [True] * fp + [False] * fn, [True] * tp + [False] * fp + [True] * fn
+    return quality_from_counts(
+        sum(r.quality.true_positives for r in results),
+        sum(r.quality.false_positives for r in results),
+        sum(r.quality.false_negatives for r in results),
     )
 
 

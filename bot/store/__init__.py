@@ -10,7 +10,7 @@ several statements share is in `dialect.py`.
 from __future__ import annotations
 
 from bot.store.connection import DatabaseTooNewError, Migration, load_migrations
-from bot.store.dialect import fts_match, fts_quote
+from bot.store.dialect import HIGHLIGHT_END, HIGHLIGHT_START, fts_match, fts_quote
 from bot.store.model_calls import ModelCallStore
 from bot.store.papers import PaperStore
 from bot.store.polls import PollStore
@@ -18,6 +18,8 @@ from bot.store.search import SearchFilters, SearchStore
 from bot.store.subscriptions import SubscriptionStore
 
 __all__ = [
+    "HIGHLIGHT_END",
+    "HIGHLIGHT_START",
     "DatabaseTooNewError",
     "Migration",
     "SearchFilters",

@@ -80,7 +80,8 @@ HIGHLIGHT_START, HIGHLIGHT_END = "\x01", "\x02"
 
 def highlight(column: int) -> str:
     """The column's text with matched terms between HIGHLIGHT_START and HIGHLIGHT_END."""
-    return f"highlight(papers_fts, {column}, char(1), char(2))"
+    start, end = ord(HIGHLIGHT_START), ord(HIGHLIGHT_END)
+    return f"highlight(papers_fts, {column}, char({start}), char({end}))"
 
 
 def fts_quote(term: str) -> str:

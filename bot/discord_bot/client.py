@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 
 class DiscordSender:
-    """Posts digest messages; turns Discord's 403/404 into the delivery service's errors.
-    429s are left to discord.py's rate limiter, which waits and retries."""
+    """Posts digest messages; turns Discord's answers into the delivery service's errors.
+    429s are left to discord.py's rate limiter, which waits and retries; one that outlasts
+    its retries is transient like a 5xx."""
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -57,9 +58,9 @@ class DiscordSender:
         except discord.NotFound as exc:
             raise ChannelGone(exc.text or "404 Not Found") from exc
         except discord.HTTPException as exc:
-            if exc.status < 500:
+            if exc.status < 500 and exc.status != 429:
                 raise MessageRefused(f"{exc.status}: {exc.text or 'no reason given'}") from exc
-            # discord.py already retried 5xx answers a few times with backoff.
+            # discord.py already retried 5xx answers and waited out 429s a few times.
             raise ChannelUnavailable(f"Discord answered {exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc

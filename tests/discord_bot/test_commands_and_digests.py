@@ -525,6 +525,22 @@ async def test_429_is_waited_out_by_discord_py(
     assert len(fake_discord.posted(CHANNEL_ID)) == 2
 
 
+async def test_429s_outlasting_discord_py_are_retried_later_not_a_refusal(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    """Found by the fault soak: a global limit answering `retry_after: 0` six times made
+    discord.py give up, and the channel was paused as if Discord had refused the message."""
+    await subscribe_here(running)
+    fake_discord.channel_faults[CHANNEL_ID] = ChannelFault(429, times=6, retry_after=0)
+    due = later()
+    await deliver_due(running.store, running.digests, running.sender, due)
+    assert fake_discord.posted(CHANNEL_ID) == []
+    [subscription] = await running.store.guild_subscriptions(GUILD_ID)
+    assert subscription.status.value == "active"
+    await deliver_due(running.store, running.digests, running.sender, due + timedelta(minutes=2))
+    assert len(fake_discord.posted(CHANNEL_ID)) == 2
+
+
 async def test_digest_preview_and_now(running: ArxivBot, fake_discord: FakeDiscord) -> None:
     await subscribe_here(running, topics="inference-serving")
     token = fake_discord.slash("digest", subcommand="preview")

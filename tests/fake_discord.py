@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import socket as stdlib_socket  # `socket` names the gateway's websockets below
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,12 +161,18 @@ class FakeDiscord:
     close_codes: list[int] = field(default_factory=list)  # close after READY, one per connect
     readies: int = 0  # READY events sent: sessions the bot (re)started
     resets: int = 0  # this many message posts have their connection dropped, unanswered
+    # Random faults for soak benchmarks, drawn from `fault_seed`:
+    post_error_rate: float = 0.0  # this share of messages are answered 500 at first attempt
+    post_reset_rate: float = 0.0  # this share of posts lose their connection, half of them
+    fault_seed: int = 0  # after Discord stored the message (only the answer is lost)
+    faults_injected: Counter[str] = field(default_factory=Counter)
     commands: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[float] = field(default_factory=list)
     channel_faults: dict[str, ChannelFault] = field(default_factory=dict)
     rate_limit_headers: bool = True
     post_latency: float = 0.0  # seconds before answering a channel message (benchmarks)
     global_limit_per_s: int | None = None  # Discord's global limit is 50 requests/s
+    last_post_at: float = 0.0  # time.monotonic() when a message was last stored
     identified: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -175,6 +182,8 @@ class FakeDiscord:
         self._sequence = itertools.count(1)
         self._recent_posts: deque[float] = deque()
         self._lock = threading.Lock()
+        self._faults = random.Random(self.fault_seed)
+        self._failed_once: set[tuple[str, str]] = set()
         self.port = 0
         self.channels = {
             CHANNEL_ID: text_channel(CHANNEL_ID, GUILD_ID, "papers", 0),
@@ -488,15 +497,38 @@ class FakeDiscord:
                 body = json.loads(raw or b"null")
             elif request.content_type.startswith("multipart"):
                 body = {"multipart": raw.decode("utf-8", "replace")}
+        posting = request.method == "POST" and path.endswith("/messages")
         with self._lock:
             self.requests.append(Recorded(request.method, path, body, time.monotonic()))
-            reset = self.resets > 0 and request.method == "POST" and path.endswith("/messages")
+            reset = self.resets > 0 and posting
             if reset:
                 self.resets -= 1
-        if reset and request.transport is not None:
+            random_fault = self._random_fault(path, body) if posting else None
+        if random_fault == "error":
+            return self._json({"message": "500: Internal Server Error", "code": 0}, 500)
+        if random_fault == "reset after store":
+            await self._route(request.method, path, body)  # stored; only the answer is lost
+            reset = True
+        if (reset or random_fault == "reset") and request.transport is not None:
             request.transport.abort()  # the connection drops before any answer
             return web.Response(status=500)
         return await self._route(request.method, path, body)
+
+    def _random_fault(self, path: str, body: Any) -> str | None:
+        """One seeded draw per post: a 500 the first time a message is tried, or a dropped
+        connection (before, or after, the message is stored)."""
+        key = (path, str(body.get("nonce") if isinstance(body, dict) else None))
+        draw = self._faults.random()
+        if key not in self._failed_once and draw < self.post_error_rate:
+            self._failed_once.add(key)
+            self.faults_injected["error"] += 1
+            return "error"
+        self._failed_once.add(key)
+        if self._faults.random() < self.post_reset_rate:
+            fault = "reset" if self._faults.random() < 0.5 else "reset after store"
+            self.faults_injected[fault] += 1
+            return fault
+        return None
 
     def _json(
         self, data: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -654,6 +686,7 @@ class FakeDiscord:
         message = self._message(channel_id, body)
         with self._lock:
             self.messages.setdefault(channel_id, []).append(message)
+            self.last_post_at = time.monotonic()
             if nonce is not None:
                 self.nonces[(channel_id, str(nonce))] = message
         headers = {}

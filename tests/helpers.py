@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -113,3 +114,45 @@ def fixture_labels(day: str) -> dict[str, tuple[bool, tuple[str, ...]]]:
         tags = tuple(t for t in (topics[0].split(",") if topics else []) if t)
         labels[arxiv_id] = (relevant == "1", tags)
     return labels
+
+
+_ABS_LINK = re.compile(r"arxiv\.org/abs/(\d{4}\.\d{4,5})")
+
+
+def papers_shown(message: object) -> set[str]:
+    """The arXiv ids a posted (or rendered) message shows, each once however many links
+    it has to a paper."""
+    return set(_ABS_LINK.findall(json.dumps(message, default=repr)))
+
+
+async def database_with_due_digests(
+    database: Path, guild_id: str, channel_ids: list[str], due: datetime, day: str = "2025-11-12"
+) -> set[str]:
+    """A database holding a labelled day, classified, with every channel subscribed and its
+    digest falling due at `due` (a whole minute); returns the papers each digest must show."""
+    from bot.classify import load_classifier
+    from bot.config import load_settings
+    from bot.digests.schedule import preview_digest
+    from bot.pipeline import classify_pending
+    from bot.store import Store
+    from bot.subscriptions import subscribe
+
+    settings = load_settings(database_url=f"sqlite:///{database}")
+    store = await Store.open(database)
+    try:
+        await store.upsert_papers(fixture_papers(day))
+        await classify_pending(store, load_classifier())
+        for channel_id in channel_ids:
+            # Subscribed a day before at the due minute: the next digest falls due at `due`.
+            subscription = await subscribe(
+                store,
+                settings.digests,
+                guild_id,
+                channel_id,
+                digest_time=due.strftime("%H:%M"),
+                now=due - timedelta(days=1),
+            )
+        messages = await preview_digest(store, settings.digests, subscription)
+    finally:
+        await store.close()
+    return set().union(*(papers_shown(m) for m in messages))

@@ -3,20 +3,23 @@ OpenAI and Discord servers; signals, health, backup, and logs that keep secrets.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.fake_arxiv import FakeArxiv, Fault
-from tests.fake_discord import GUILD_ID, FakeDiscord
+from tests.fake_discord import CHANNEL_ID, GUILD_ID, SECOND_CHANNEL_ID, FakeDiscord
 from tests.fake_openai import FakeOpenAI
-from tests.helpers import bot_environment, run_bot
+from tests.helpers import bot_environment, database_with_due_digests, papers_shown, run_bot
 
 pytestmark = pytest.mark.loopback
 
@@ -216,3 +219,91 @@ def test_sigterm_at_any_moment_exits_0_within_10_seconds(
     assert finished(process) == 0
     assert time.monotonic() - started < 10
     assert "Traceback" not in read_logs()[1]
+
+
+def due_now(tmp_path: Path, env: dict) -> tuple[Path, set[str]]:
+    """Both of the fake guild's channels subscribed, their digests due this minute."""
+    database = tmp_path / "data" / "arxiv-bot.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    due = datetime.now(UTC).replace(second=0, microsecond=0)
+    expected = asyncio.run(
+        database_with_due_digests(database, GUILD_ID, [CHANNEL_ID, SECOND_CHANNEL_ID], due)
+    )
+    assert env["DATABASE_URL"] == f"sqlite:///{database}"
+    return database, expected
+
+
+def test_sigterm_during_a_delivery_exits_0_and_the_restart_posts_nothing_twice(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    arxiv, discord, llm = servers
+    discord.post_latency = 1.0  # each post is in flight for a second
+    env = service_env(tmp_path, arxiv, discord, llm)
+    _, expected = due_now(tmp_path, env)
+    assert expected
+    process, read_logs = start_service(env, tmp_path, "delivering")
+    try:
+        wait_for(lambda: any(r.path.endswith("/messages") for r in discord.requests), 30)
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert finished(process) == 0
+        assert time.monotonic() - began < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in read_logs()[1]
+    posted_before = sum(len(discord.posted(c)) for c in (CHANNEL_ID, SECOND_CHANNEL_ID))
+    assert posted_before < 4
+
+    process, read_logs = start_service(env, tmp_path, "resumed")
+    try:
+        for channel_id in (CHANNEL_ID, SECOND_CHANNEL_ID):
+            wait_for(
+                lambda c=channel_id: set().union(*map(papers_shown, discord.posted(c))) >= expected,
+                30,
+            )
+        time.sleep(1.5)  # a second post of anything would have landed by now
+    finally:
+        process.send_signal(signal.SIGTERM)
+    assert finished(process) == 0
+    for channel_id in (CHANNEL_ID, SECOND_CHANNEL_ID):
+        shown = [paper for m in discord.posted(channel_id) for paper in papers_shown(m)]
+        assert sorted(shown) == sorted(expected)  # every paper, each once
+
+
+def test_sigterm_during_a_backup_exits_0_and_the_backup_completes(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    """SQLite's online backup (what `python -m bot backup` runs), copying page by page in
+    another process's connection while the service gets SIGTERM and writes its last rows."""
+    arxiv, discord, llm = servers
+    env = service_env(tmp_path, arxiv, discord, llm)
+    database, _ = due_now(tmp_path, env)
+    process, read_logs = start_service(env, tmp_path, "backup")
+    copied: list[int] = []
+    try:
+        discord.wait_ready(30)
+
+        def slowly(status: int, remaining: int, total: int) -> None:
+            copied.append(total - remaining)
+            time.sleep(0.002)
+
+        source = sqlite3.connect(database, check_same_thread=False)
+        target = sqlite3.connect(tmp_path / "copy.db", check_same_thread=False)
+        backup = threading.Thread(
+            target=source.backup, args=(target,), kwargs={"pages": 1, "progress": slowly}
+        )
+        backup.start()
+        wait_for(lambda: len(copied) > 20)
+        assert backup.is_alive()  # the copy is under way
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert finished(process) == 0
+        assert time.monotonic() - began < 10
+        backup.join(120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in read_logs()[1]
+    assert target.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert target.execute("SELECT count(*) FROM papers").fetchone()[0] > 0

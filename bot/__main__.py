@@ -17,12 +17,13 @@ from bot.digests.export import digest_for_day, export_markdown, latest_listing_d
 from bot.digests.render import poll_record
 from bot.digests.terminal import render_search_results, render_terminal
 from bot.health import check_health
-from bot.ingest import PollProgress
+from bot.ingest import FeedError, PollProgress
 from bot.judge import judge_pending, measure_judge
 from bot.llm import ProviderRefused
 from bot.logs import configure_logging
-from bot.models import PollOutcome, SearchQuery
+from bot.models import ListOwner, PollOutcome, SearchQuery
 from bot.pipeline import classify_pending, open_judge, run_cycle
+from bot.reading_lists import import_reading_list, render_reading_list
 from bot.search import SearchError, search_papers
 from bot.store import DatabaseTooNewError, Store
 from bot.summarize import Summarizer
@@ -106,7 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--judge", action="store_true", help="also measure the LLM judge on the close calls"
     )
     evaluate.add_argument("--errors", action="store_true", help="list every wrong decision")
+    reading = commands.add_parser(
+        "readinglist", help="export or import a reading list in the monthly Markdown format"
+    )
+    actions = reading.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export_list = actions.add_parser("export", help="write a person's or a channel's list")
+    import_list = actions.add_parser(
+        "import", help="read a list in the same format (ids from its arXiv links)"
+    )
+    import_list.add_argument("file", type=Path, help="a Markdown reading list")
+    for action in (export_list, import_list):
+        whose = action.add_mutually_exclusive_group(required=True)
+        whose.add_argument("--user", type=_discord_id, help="a Discord user id")
+        whose.add_argument("--channel", type=_discord_id, help="a Discord channel id")
+    export_list.add_argument("--output", type=Path, help="file to write (default: stdout)")
     return parser
+
+
+def _discord_id(text: str) -> str:
+    if not text.isdigit() or not 15 <= len(text) <= 21:
+        raise argparse.ArgumentTypeError(f"{text[:30]!r} is not a Discord id (15-21 digits)")
+    return text
 
 
 def _print_progress(progress: PollProgress) -> None:
@@ -164,6 +185,37 @@ async def cmd_health(settings: Settings) -> int:
 async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     await store.backup_to(args.path)
     print(f"Backed up {settings.database_path} to {args.path}")
+    return 0
+
+
+async def cmd_readinglist(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    from bot.service import Service
+
+    owner = ListOwner.user(args.user) if args.user else ListOwner.channel(args.channel)
+    if args.action == "export":
+        entries = await store.list_entries(owner)
+        text = render_reading_list(entries)
+        if args.output is None:
+            print(text, end="")
+        else:
+            await asyncio.to_thread(args.output.write_text, text, encoding="utf-8")
+            print(f"Wrote {len(entries)} papers to {args.output}", file=sys.stderr)
+        return 0
+    try:
+        text = await asyncio.to_thread(args.file.read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    service = Service(
+        store, settings, load_classifier(settings.vocabulary_path, settings.relevance_model_path)
+    )
+    try:
+        report = await import_reading_list(store, owner, text, service.fetch_papers)
+    except FeedError as exc:
+        print(f"error: arXiv could not be reached ({exc}); nothing imported", file=sys.stderr)
+        return 1
+    for line in report.lines():
+        print(line)
     return 0
 
 
@@ -358,6 +410,7 @@ COMMANDS: dict[str, Callable[[Store, Settings, argparse.Namespace], Awaitable[in
     "backup": cmd_backup,
     "migrate": cmd_migrate,
     "classify": cmd_classify,
+    "readinglist": cmd_readinglist,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -167,6 +168,11 @@ class ArxivListing:
             )
         return results, total
 
+    def fetch_ids(self, arxiv_ids: list[str]) -> list[arxiv.Result]:
+        """Blocking: one request for up to a page of ids (latest versions)."""
+        search = arxiv.Search(id_list=arxiv_ids, max_results=len(arxiv_ids))
+        return list(self._client.results(search))
+
 
 _RETRYABLE = (arxiv.ArxivError, requests.RequestException, FeedError)
 
@@ -206,14 +212,18 @@ async def in_daemon_thread(function: Callable[..., T], *args: object) -> T:
     return await future
 
 
-async def _fetch_with_retries(
-    listing: ArxivListing, start: int, settings: ArxivSettings, pacer: _Pacer
-) -> tuple[list[arxiv.Result], int]:
+async def _with_retries(
+    request: Callable[[], T],
+    listing: ArxivListing,
+    what: str,
+    settings: ArxivSettings,
+    pacer: ArxivPacer,
+) -> T:
     attempts = settings.retries + 1
     for attempt in range(1, attempts + 1):
         await pacer.wait()
         try:
-            return await in_daemon_thread(listing.fetch_page, start)
+            return await in_daemon_thread(request)
         except _RETRYABLE as exc:
             reason = _describe(exc)
             if attempt == attempts:
@@ -221,8 +231,8 @@ async def _fetch_with_retries(
             backoff = min(settings.delay_seconds * 2**attempt, _BACKOFF_CAP_SECONDS)
             backoff = max(backoff, listing.retry_after or 0.0) * (1 + random.random() / 4)
             log.warning(
-                "arxiv request failed offset=%d attempt=%d/%d reason=%s; retrying in %.1fs",
-                start,
+                "arxiv request failed %s attempt=%d/%d reason=%s; retrying in %.1fs",
+                what,
                 attempt,
                 attempts,
                 reason,
@@ -244,19 +254,22 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class _Pacer:
-    """Keeps at least `delay` seconds between the starts of consecutive requests."""
+class ArxivPacer:
+    """Keeps at least `delay` seconds between the starts of consecutive requests. The
+    service shares one between its polls and on-demand lookups, as arXiv asks."""
 
     def __init__(self, delay: float) -> None:
         self._delay = delay
         self._last: float | None = None
+        self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
-        if self._last is not None:
-            remaining = self._delay - (time.monotonic() - self._last)
-            if remaining > 0:
-                await asyncio.sleep(remaining)
-        self._last = time.monotonic()
+        async with self._lock:
+            if self._last is not None:
+                remaining = self._delay - (time.monotonic() - self._last)
+                if remaining > 0:
+                    await asyncio.sleep(remaining)
+            self._last = time.monotonic()
 
 
 async def poll_arxiv(
@@ -265,6 +278,7 @@ async def poll_arxiv(
     *,
     now: datetime | None = None,
     on_progress: Callable[[PollProgress], None] | None = None,
+    pacer: ArxivPacer | None = None,
 ) -> PollReport:
     """One poll: read new and updated papers until reaching what earlier polls covered
     (or the lookback window on a first run), store them, and record how it went."""
@@ -273,7 +287,7 @@ async def poll_arxiv(
     cutoff = covered or now - timedelta(days=settings.lookback_days)
     poll_id = await store.start_poll()
     listing = ArxivListing(settings)
-    pacer = _Pacer(settings.delay_seconds)
+    pacer = pacer or ArxivPacer(settings.delay_seconds)
     progress = PollProgress()
     newest: datetime | None = None
     start = 0
@@ -281,7 +295,13 @@ async def poll_arxiv(
     try:
         while True:
             try:
-                results, total = await _fetch_with_retries(listing, start, settings, pacer)
+                results, total = await _with_retries(
+                    functools.partial(listing.fetch_page, start),
+                    listing,
+                    f"offset={start}",
+                    settings,
+                    pacer,
+                )
             except FeedError as exc:
                 progress.requests = listing.requests_made
                 await store.finish_poll(
@@ -343,3 +363,36 @@ def _convert(results: list[arxiv.Result]) -> list[Paper]:
         except (ValueError, AttributeError, TypeError) as exc:
             log.warning("skipping arxiv entry id=%s reason=%s", result.entry_id, exc)
     return papers
+
+
+@dataclass(frozen=True, slots=True)
+class LookupReport:
+    stored: tuple[str, ...]  # ids now in the store (fetched, or there already)
+    unknown: tuple[str, ...]  # ids arXiv does not know
+
+
+async def fetch_papers(
+    store: Store, settings: ArxivSettings, arxiv_ids: list[str], pacer: ArxivPacer
+) -> LookupReport:
+    """Store the papers of these ids that the store lacks, asking arXiv for them a page at
+    a time under the shared pacer. Raises FeedError when arXiv cannot be reached."""
+    wanted = list(dict.fromkeys(arxiv_ids))
+    missing = [i for i in wanted if await store.get_paper(i) is None]
+    found: set[str] = set()
+    listing = ArxivListing(settings)
+    for start in range(0, len(missing), settings.page_size):
+        chunk = missing[start : start + settings.page_size]
+        results = await _with_retries(
+            functools.partial(listing.fetch_ids, chunk),
+            listing,
+            f"ids={len(chunk)}",
+            settings,
+            pacer,
+        )
+        # arXiv answers an id it does not know with no entry, or with an error entry.
+        papers = [p for p in _convert(results) if p.arxiv_id in chunk]
+        await store.upsert_papers(papers)
+        found.update(p.arxiv_id for p in papers)
+        log.info("fetched papers on demand asked=%d found=%d", len(chunk), len(papers))
+    unknown = tuple(i for i in missing if i not in found)
+    return LookupReport(tuple(i for i in wanted if i not in unknown), unknown)

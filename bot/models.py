@@ -151,6 +151,7 @@ class Subscription:
     starts_on: date
     next_due_at: datetime
     last_digest_at: datetime | None
+    shared_list: bool = False  # the Save button also adds to the channel's reading list
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +174,30 @@ class PendingMessage:
     digest_id: int
     position: int
     message: OutgoingMessage
+
+
+class ListOwnerKind(StrEnum):
+    USER = "user"
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class ListOwner:
+    """Whose reading list: a person's (private) or a channel's (shared)."""
+
+    kind: ListOwnerKind
+    id: str
+
+    @classmethod
+    def user(cls, user_id: int | str) -> ListOwner:
+        return cls(ListOwnerKind.USER, str(user_id))
+
+    @classmethod
+    def channel(cls, channel_id: int | str) -> ListOwner:
+        return cls(ListOwnerKind.CHANNEL, str(channel_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    paper: Paper
+    notes: str | None = None  # the Notes block an imported list carried

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from bot.classify import Classifier
 from bot.config import Settings
-from bot.ingest import PollProgress, PollReport, poll_arxiv
+from bot.ingest import ArxivPacer, PollProgress, PollReport, poll_arxiv
 from bot.judge import RelevanceJudge, judge_pending
 from bot.models import Classification, JudgeScope, Paper
 from bot.store import Store
@@ -50,10 +50,11 @@ async def run_cycle(
     summarizer: Summarizer | None = None,
     on_progress: Callable[[PollProgress], None] | None = None,
     judge: RelevanceJudge | None = None,
+    pacer: ArxivPacer | None = None,
 ) -> PollReport:
     """Poll, classify, judge the close calls, summarize. Without a summarizer (no API key)
     readers get the extractive summary, and nothing touches the network but arXiv."""
-    report = await poll_arxiv(store, settings.arxiv, on_progress=on_progress)
+    report = await poll_arxiv(store, settings.arxiv, on_progress=on_progress, pacer=pacer)
     # Classify and summarize even after a failed poll: the pages it stored deserve it,
     # and papers left unsummarized by an earlier poll get another chance.
     await classify_pending(store, classifier, judge.scope if judge else None)

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from bot.classify import Classifier
 from bot.config import Settings
 from bot.digests.delivery import Sender, deliver_due
+from bot.ingest import ArxivPacer, LookupReport, fetch_papers
 from bot.judge import RelevanceJudge
-from bot.pipeline import run_cycle
+from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
 from bot.summarize import Summarizer
 
@@ -42,6 +43,8 @@ class Service:
         self.summarizer = summarizer
         self.judge = judge
         self.poll_lock = asyncio.Lock()  # one poll cycle at a time
+        # Polls and on-demand lookups (a saved id the store lacks) share arXiv's pace.
+        self.arxiv_pacer = ArxivPacer(settings.arxiv.delay_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(
@@ -72,8 +75,20 @@ class Service:
     async def poll_once(self) -> None:
         async with self.poll_lock:
             await run_cycle(
-                self.store, self.settings, self.classifier, self.summarizer, judge=self.judge
+                self.store,
+                self.settings,
+                self.classifier,
+                self.summarizer,
+                judge=self.judge,
+                pacer=self.arxiv_pacer,
             )
+
+    async def fetch_papers(self, arxiv_ids: list[str]) -> LookupReport:
+        """Papers people asked for by id that no poll brought: fetched from arXiv, scored
+        like the rest. Raises FeedError when arXiv cannot be reached."""
+        report = await fetch_papers(self.store, self.settings.arxiv, arxiv_ids, self.arxiv_pacer)
+        await classify_pending(self.store, self.classifier)
+        return report
 
     async def _poll_forever(self) -> None:
         interval = self.settings.poll_interval_minutes * 60

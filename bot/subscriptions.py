@@ -54,6 +54,7 @@ async def subscribe(
     min_score: float | None = None,
     post_empty: bool = False,
     now: datetime | None = None,
+    shared_list: bool | None = None,
 ) -> Subscription:
     """Subscribe a channel, or update its subscription. Its first digest covers the most
     recent listing day, not the whole archive."""
@@ -72,6 +73,7 @@ async def subscribe(
         post_empty,
         starts_on,
         next_due(chosen_time, now),
+        shared_list,
     )
 
 
@@ -98,5 +100,6 @@ def describe(subscription: Subscription) -> str:
         f"<#{subscription.channel_id}>: {topics}, daily at {subscription.digest_time} UTC, "
         f"score ≥ {subscription.min_score:.2f}"
         + (", posts a note on empty days" if subscription.post_empty else "")
+        + (", keeps a shared reading list" if subscription.shared_list else "")
         + f" ({state})"
     )

@@ -94,12 +94,40 @@ class FakeArxiv:
                     return
         raise KeyError(arxiv_id)
 
+    def add_paper(
+        self, arxiv_id: str, title: str, summary: str, published: str, category: str = "cs.LG"
+    ) -> None:
+        """One more paper, as arXiv's API describes it (published like 2021-10-25T17:00:00Z)."""
+        entry = ET.Element(f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = f"http://arxiv.org/abs/{arxiv_id}v1"
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = published
+        ET.SubElement(entry, f"{{{ATOM}}}published").text = published
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = title
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = summary
+        author = ET.SubElement(entry, f"{{{ATOM}}}author")
+        ET.SubElement(author, f"{{{ATOM}}}name").text = "A. Author"
+        ET.SubElement(
+            entry, f"{{{ATOM}}}link", href=f"http://arxiv.org/abs/{arxiv_id}v1", rel="alternate"
+        )
+        ET.SubElement(entry, f"{{{ARXIV}}}primary_category", term=category)
+        ET.SubElement(entry, f"{{{ATOM}}}category", term=category)
+        with self._lock:
+            self.entries.append(entry)
+
     def fail_next(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 
     # -- protocol -----------------------------------------------------------------------
 
     def _select(self, query: dict[str, list[str]]) -> tuple[list[ET.Element], int]:
+        ids = [i for i in query.get("id_list", [""])[0].split(",") if i]
+        if ids:  # arXiv answers the ids it knows, and says nothing of the others
+            with self._lock:
+                known = {entry_id(e): e for e in self.entries}
+            found = [known[i.split("v")[0]] for i in ids if i.split("v")[0] in known]
+            start = int(query.get("start", ["0"])[0])
+            size = int(query.get("max_results", ["10"])[0])
+            return found[start : start + size], len(found)
         search = query.get("search_query", [""])[0]
         wanted = {part.split(":", 1)[1] for part in search.split() if part.startswith("cat:")}
         key = (

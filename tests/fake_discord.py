@@ -132,6 +132,29 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def _multipart(raw: bytes, headers: Any) -> dict[str, Any]:
+    """A multipart request (a message with files) as discord.py sends it: the JSON of
+    `payload_json`, plus the files as `_files` (name and text)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + raw
+    )
+    body: dict[str, Any] = {"_files": []}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        if name == "payload_json":
+            body.update(json.loads(content))
+        else:
+            filename = part.get_filename()
+            body["_files"].append(
+                {"filename": filename, "text": content.decode("utf-8", "replace")}
+            )
+    return body
+
+
 @dataclass
 class ChannelFault:
     status: int
@@ -496,7 +519,7 @@ class FakeDiscord:
             if request.content_type == "application/json":
                 body = json.loads(raw or b"null")
             elif request.content_type.startswith("multipart"):
-                body = {"multipart": raw.decode("utf-8", "replace")}
+                body = _multipart(raw, request.headers)
         posting = request.method == "POST" and path.endswith("/messages")
         with self._lock:
             self.requests.append(Recorded(request.method, path, body, time.monotonic()))

@@ -38,7 +38,7 @@ async def latest_listing_day(store: Store) -> date | None:
     return span[1] if span else None
 
 
-def _markdown_link_text(title: str) -> str:
+def markdown_link_text(title: str) -> str:
     return html.escape(title, quote=False).replace("[", "\\[").replace("]", "\\]")
 
 
@@ -54,7 +54,7 @@ def render_markdown_day(day: date, papers: Iterable[Paper]) -> str:
         else:
             summary = html.escape(readable_outside_math(paper.abstract), quote=False)
         body.append(
-            f"[{_markdown_link_text(readable_outside_math(paper.title))}]({paper.pdf_url}) "
+            f"[{markdown_link_text(readable_outside_math(paper.title))}]({paper.pdf_url}) "
             f"<details><summary>Summary</summary><p>\n{summary}\n</p></details>\n"
         )
     parts.append("\n".join(body) if body else "No new papers on arXiv\n")

@@ -114,7 +114,8 @@ def render_digest(
         f"**arXiv efficiency digest · {_day_label([p.announced for p in papers])}**\n"
         f"{len(papers)} new paper{'s' * (len(papers) != 1)}"
         + (f" · {topic_line}" if topic_line else "")
-        + "\nClick a paper's **Summary** button to reveal its summary."
+        + "\nClick a paper's **Summary** button to reveal its summary, **Save** to keep it in"
+        " your `/readinglist`."
     )
     chunks: list[list[tuple[dict, SummaryButton]]] = [[]]
     size = 0

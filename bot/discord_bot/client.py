@@ -19,7 +19,8 @@ from bot.digests.delivery import (
 )
 from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 from bot.discord_bot.endpoints import use_gateway, use_rest_base
-from bot.discord_bot.views import NO_MENTIONS, SummaryButton, digest_view, embeds_of
+from bot.discord_bot.reading_cog import ReadingLists
+from bot.discord_bot.views import NO_MENTIONS, SaveButton, SummaryButton, digest_view, embeds_of
 from bot.models import OutgoingMessage
 from bot.service import Service
 from bot.store import Store
@@ -102,9 +103,10 @@ class ArxivBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.tree.error(answer_command_error)
-        self.add_dynamic_items(SummaryButton)
+        self.add_dynamic_items(SummaryButton, SaveButton)
         await self.add_cog(Papers(self.store, self.digests.relevance_threshold))
         await self.add_cog(Subscriptions(self.store, self.digests, self.sender))
+        await self.add_cog(ReadingLists(self.store, self.service))
         await self._sync_commands()
         await self.store.set_state("service_started", "1")
         self.service.start(

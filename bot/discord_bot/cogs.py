@@ -16,7 +16,7 @@ from bot.config import DigestSettings
 from bot.digests.delivery import DeliveryBusy, Sender, deliver_subscription
 from bot.digests.render import paper_card, search_page, status_text, topics_text
 from bot.digests.schedule import preview_digest
-from bot.discord_bot.views import NO_MENTIONS, SearchPager, embeds_of
+from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, embeds_of, save_view
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.search import SearchError, search_papers
 from bot.store import Store
@@ -102,16 +102,17 @@ class Papers(commands.Cog):
             limit=PAGE_SIZE + 1,
         )
 
-        async def render(page: int) -> tuple[str, bool]:
+        async def render(page: int) -> Page:
             result = await search_papers(self.store, _page(base, page))
             text = search_page(query, page, PAGE_SIZE, result.papers, result.mode == "any-term")
-            return text, len(result.papers) > PAGE_SIZE
+            shown = result.papers[:PAGE_SIZE]
+            numbered = [(page * PAGE_SIZE + i, p.arxiv_id) for i, p in enumerate(shown, 1)]
+            return text, len(result.papers) > PAGE_SIZE, numbered
 
-        text, has_next = await render(0)
-        view = SearchPager(interaction.user.id, render, has_next)
-        view.text, view.origin = text, interaction
+        view = ResultPager(interaction.user.id, "search", render, await render(0))
+        view.origin = interaction
         await interaction.response.send_message(
-            text, view=view, ephemeral=not public, allowed_mentions=NO_MENTIONS
+            view.text, view=view, ephemeral=not public, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="paper", description="Show one paper in full.")
@@ -125,7 +126,10 @@ class Papers(commands.Cog):
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
         embed = discord.Embed.from_dict(paper_card(paper))
         await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=embed,
+            view=save_view(paper.arxiv_id),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     @app_commands.command(name="topics", description="Topics and their papers in the last 7 days.")
@@ -158,8 +162,12 @@ class Papers(commands.Cog):
                     "paper seen",
                     "`/paper id`: one paper in full",
                     "`/topics`: topics and their papers this week",
-                    "`/subscribe [topics] [time] [min_score] [channel] [empty_days]`: daily "
-                    "digest (Manage Channels)",
+                    "`/subscribe [topics] [time] [min_score] [channel] [empty_days] [list]`: "
+                    "daily digest (Manage Channels)",
+                    "`/save id`, `/unsave id`: your reading list; every paper has a **Save** "
+                    "button too",
+                    "`/readinglist [month] [export] [channel]`: your list (or a channel's), "
+                    "as the monthly Markdown list with `export:true`",
                     "`/unsubscribe [channel]`, `/subscriptions`: manage digests",
                     "`/digest preview`, `/digest now`: see or post the next digest",
                     "`/status`: arXiv polls and the next digest",
@@ -204,7 +212,9 @@ class Subscriptions(commands.Cog):
         min_score="Only papers scoring at least this, 0 to 1",
         channel="Where to post (default: this channel)",
         empty_days="Post a short note on days without new papers",
+        shared_list="Keep a reading list for the channel: Save buttons here also add to it",
     )
+    @app_commands.rename(shared_list="list")
     @app_commands.default_permissions(manage_channels=True)
     @app_commands.guild_only()
     async def subscribe(
@@ -215,6 +225,7 @@ class Subscriptions(commands.Cog):
         min_score: float | None = None,
         channel: discord.TextChannel | None = None,
         empty_days: bool = False,
+        shared_list: bool | None = None,
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
@@ -227,6 +238,7 @@ class Subscriptions(commands.Cog):
             time,
             min_score,
             empty_days,
+            shared_list=shared_list,
         )
         await reply(
             interaction,

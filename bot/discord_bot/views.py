@@ -1,16 +1,18 @@
-"""Buttons: a persistent Summary button per digest paper, and the search pager."""
+"""Buttons: persistent Summary and Save buttons per paper, and the pager of /search and
+/readinglist."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import discord
 
 from bot.digests.render import summary_text
-from bot.models import OutgoingMessage
+from bot.models import OutgoingMessage, Subscription
+from bot.reading_lists import save_paper
 from bot.store import Store
 from bot.text import clip
 
@@ -29,13 +31,14 @@ class SummaryButton(
     """Reveals a paper's summary to the clicker only. Its state lives in the custom id,
     so buttons of old digests keep working after restarts."""
 
-    def __init__(self, arxiv_id: str, label: str = "Summary") -> None:
+    def __init__(self, arxiv_id: str, label: str = "Summary", row: int | None = None) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"paper:summary:{arxiv_id}",
-            )
+            ),
+            row=row,
         )
         self.arxiv_id = arxiv_id
 
@@ -63,12 +66,73 @@ class SummaryButton(
         )
 
 
+class SaveButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"paper:save:(?P<id>[\w./-]{4,40})"
+):
+    """Saves a paper to the clicker's reading list (and the channel's, when its
+    subscription shares one). Persistent like the Summary button."""
+
+    def __init__(self, arxiv_id: str, label: str = "Save", row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                emoji="\N{BOOKMARK}",
+                custom_id=f"paper:save:{arxiv_id}",
+            ),
+            row=row,
+        )
+        self.arxiv_id = arxiv_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> SaveButton:
+        label = item.label if isinstance(item, discord.ui.Button) else None
+        return cls(match["id"], label or "Save")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: _WithStore = interaction.client  # type: ignore[assignment]
+        shared: Subscription | None = None
+        if interaction.guild_id is not None and interaction.channel_id is not None:
+            found = await client.store.subscription_for_channel(str(interaction.channel_id))
+            # A channel's list belongs to its own server's subscription only.
+            if found is not None and found.guild_id == str(interaction.guild_id):
+                shared = found
+        outcome = await save_paper(client.store, self.arxiv_id, interaction.user.id, shared)
+        await interaction.response.send_message(
+            outcome.text() if outcome else "That paper is no longer stored.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+
+BUTTONS_PER_ROW = 5
+
+
 def digest_view(message: OutgoingMessage) -> discord.ui.View | None:
+    """Summary buttons in the first rows, Save buttons below them, numbered alike."""
     if not message.buttons:
         return None
     view = discord.ui.View(timeout=None)
-    for button in message.buttons:
-        view.add_item(SummaryButton(button.arxiv_id, button.label))
+    summary_rows = -(-len(message.buttons) // BUTTONS_PER_ROW)
+    for index, button in enumerate(message.buttons):
+        view.add_item(SummaryButton(button.arxiv_id, button.label, row=index // BUTTONS_PER_ROW))
+    for index, button in enumerate(message.buttons):
+        number = button.label.rsplit(" ", 1)[-1]
+        row = summary_rows + index // BUTTONS_PER_ROW
+        view.add_item(SaveButton(button.arxiv_id, f"Save {number}", row=row))
+    return view
+
+
+def save_view(arxiv_id: str) -> discord.ui.View:
+    """/paper's one paper: a Save button."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(SaveButton(arxiv_id))
     return view
 
 
@@ -76,35 +140,54 @@ def embeds_of(message: OutgoingMessage) -> list[discord.Embed]:
     return [discord.Embed.from_dict(dict(embed)) for embed in message.embeds]
 
 
-class SearchPager(discord.ui.View):
-    """Previous/Next for one person's search; others are told to run their own."""
+# The text, whether a next page exists, and the papers shown with their numbers.
+Page = tuple[str, bool, Sequence[tuple[int, str]]]
 
-    EXPIRED = "-# These buttons have expired; run `/search` again to page further."
+
+class ResultPager(discord.ui.View):
+    """Previous/Next for one person's results, and a Save button per paper shown; others
+    are told to run the command themselves."""
 
     def __init__(
         self,
         owner_id: int,
-        render: Callable[[int], Awaitable[tuple[str, bool]]],
-        has_next: bool,
+        command: str,
+        render: Callable[[int], Awaitable[Page]],
+        first: Page,
     ) -> None:
         super().__init__(timeout=PAGER_SECONDS)
         self.owner_id = owner_id
+        self.command = command
         self.render = render
         self.page = 0
-        self.text = ""
-        self.origin: discord.Interaction | None = None  # the /search that showed it
-        self.previous.disabled = True
+        self.origin: discord.Interaction | None = None  # the command that showed it
+        self._place(0, first)
+
+    @property
+    def expired(self) -> str:
+        return f"-# These buttons have expired; run `/{self.command}` again to page further."
+
+    def _place(self, page: int, shown: Page) -> None:
+        self.text, has_next, papers = shown
+        self.page = page
+        self.previous.disabled = page == 0
         self.next.disabled = not has_next
+        for item in [i for i in self.children if isinstance(i, SaveButton)]:
+            self.remove_item(item)
+        for number, arxiv_id in papers:
+            self.add_item(SaveButton(arxiv_id, f"Save {number}", row=1))
 
     async def on_timeout(self) -> None:
         """Buttons that no longer answer are shown disabled, with a line saying why."""
         if self.origin is None:
             return
         self.previous.disabled = self.next.disabled = True
+        for item in [i for i in self.children if isinstance(i, SaveButton)]:
+            self.remove_item(item)
         # The message may be gone, or its token expired (15 minutes): nothing to show then.
         with contextlib.suppress(discord.HTTPException):
             await self.origin.edit_original_response(
-                content=clip(f"{self.text}\n{self.EXPIRED}", 2000),
+                content=clip(f"{self.text}\n{self.expired}", 2000),
                 view=self,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -112,7 +195,7 @@ class SearchPager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
-                "These buttons belong to someone else's search; run `/search` yourself.",
+                f"These buttons belong to someone else's results; run `/{self.command}` yourself.",
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
@@ -120,20 +203,17 @@ class SearchPager(discord.ui.View):
         return True
 
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        text, has_next = await self.render(page)
-        self.page, self.text = page, text
-        self.previous.disabled = page == 0
-        self.next.disabled = not has_next
+        self._place(page, await self.render(page))
         await interaction.response.edit_message(
-            content=text, view=self, allowed_mentions=NO_MENTIONS
+            content=self.text, view=self, allowed_mentions=NO_MENTIONS
         )
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary, row=0)
     async def previous(
         self, interaction: discord.Interaction, button: discord.ui.Button[Any]
     ) -> None:
         await self._show(interaction, max(0, self.page - 1))
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary, row=0)
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
         await self._show(interaction, self.page + 1)

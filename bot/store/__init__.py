@@ -2,7 +2,8 @@
 
 Nothing else in the package writes SQL. Methods take and return the plain models in
 `bot.models`, so callers never see rows or cursors. Each concern is a module here
-(papers, search, model calls, subscriptions and digests, polls and state) over the
+(papers, search, model calls, subscriptions and digests, polls and state, reading
+lists) over the
 connection, transactions and migrations of `connection.py`; SQLite-specific SQL that
 several statements share is in `dialect.py`.
 """
@@ -14,6 +15,7 @@ from bot.store.dialect import HIGHLIGHT_END, HIGHLIGHT_START, fts_match, fts_quo
 from bot.store.model_calls import ModelCallStore
 from bot.store.papers import PaperStore
 from bot.store.polls import PollStore
+from bot.store.reading_lists import ReadingListStore
 from bot.store.search import SearchFilters, SearchStore
 from bot.store.subscriptions import SubscriptionStore
 
@@ -30,5 +32,7 @@ __all__ = [
 ]
 
 
-class Store(PaperStore, SearchStore, ModelCallStore, SubscriptionStore, PollStore):
+class Store(
+    PaperStore, SearchStore, ModelCallStore, SubscriptionStore, PollStore, ReadingListStore
+):
     """An open database. Use `async with await Store.open(path)` or call `close()`."""

@@ -45,16 +45,19 @@ class SubscriptionStore(StoreBase):
         post_empty: bool,
         starts_on: date,
         next_due_at: datetime,
+        shared_list: bool | None = None,
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
-        A subscription that was removed starts again from `starts_on`."""
+        A subscription that was removed starts again from `starts_on`. `shared_list` None
+        keeps what the channel had (off for a new one)."""
         now = now_iso()
         async with self._transaction() as conn:
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
-                " post_empty, status, starts_on, next_due_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)"
+                " post_empty, status, starts_on, next_due_at, created_at, updated_at, shared_list)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0))"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
+                " shared_list = coalesce(?, shared_list),"
                 " digest_time = excluded.digest_time, min_score = excluded.min_score,"
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
                 " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
@@ -72,6 +75,8 @@ class SubscriptionStore(StoreBase):
                     iso(next_due_at),
                     now,
                     now,
+                    None if shared_list is None else int(shared_list),
+                    None if shared_list is None else int(shared_list),
                 ),
             )
         subscription = await self.subscription_for_channel(channel_id)

@@ -126,6 +126,9 @@ async def test_commands_are_registered_with_their_options(
         "unsubscribe",
         "subscriptions",
         "digest",
+        "save",
+        "unsave",
+        "readinglist",
     }
     search = next(c for c in fake_discord.commands if c["name"] == "search")
     options = {o["name"]: o for o in search["options"]}
@@ -134,6 +137,9 @@ async def test_commands_are_registered_with_their_options(
     assert set(options) == {"query", "topic", "category", "author", "since", "public"}
     subscribe = next(c for c in fake_discord.commands if c["name"] == "subscribe")
     assert str(subscribe["default_member_permissions"]) == str(1 << 4)  # Manage Channels
+    assert "list" in {o["name"] for o in subscribe["options"]}
+    readinglist = next(c for c in fake_discord.commands if c["name"] == "readinglist")
+    assert {o["name"] for o in readinglist["options"]} == {"month", "export", "channel"}
     digest = next(c for c in fake_discord.commands if c["name"] == "digest")
     assert {o["name"] for o in digest["options"]} == {"preview", "now"}
     # Commands went to the configured server only (instant), not globally.
@@ -156,17 +162,22 @@ async def test_search_answers_privately_with_pages_only_the_searcher_can_turn(
     buttons = first["data"]["components"][0]["components"]
     assert [b["label"] for b in buttons] == ["Previous", "Next"]
     assert buttons[0]["disabled"] is True and buttons[1]["disabled"] is False
+    saves = first["data"]["components"][1]["components"]  # one per paper shown
+    assert [b["label"] for b in saves] == [f"Save {n}" for n in range(1, 6)]
+    assert all(b["custom_id"].startswith("paper:save:") for b in saves)
     message = first["message"]  # the message Discord created for the reply
     # Someone else clicks Next: refused, privately.
     stranger = fake_discord.click(buttons[1]["custom_id"], message, user_id=MEMBER_ID)
     [refusal] = await answer(fake_discord, stranger)
-    assert "someone else's search" in text_of(refusal) and is_ephemeral(refusal)
+    assert "someone else's results" in text_of(refusal) and is_ephemeral(refusal)
     # The searcher clicks Next: the message turns to page 2.
     owner = fake_discord.click(buttons[1]["custom_id"], message)
     [page_two] = await answer(fake_discord, owner)
     assert page_two["type"] == 7  # update the message
     assert "page 2" in text_of(page_two)
     assert "**6.**" in text_of(page_two)
+    saves = page_two["data"]["components"][1]["components"]
+    assert saves[0]["label"] == "Save 6"
 
 
 async def test_an_expired_pager_disables_its_buttons_and_says_so(
@@ -372,7 +383,19 @@ async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(
         assert message["allowed_mentions"] == {"parse": []}
         assert len(message["embeds"]) <= 10 and len(message["content"]) <= 2000
     buttons = [b for m in messages for row in m["components"] for b in row["components"]]
-    assert len(buttons) == shown and buttons[0]["custom_id"].startswith("paper:summary:2511.")
+    summaries = [b for b in buttons if b["custom_id"].startswith("paper:summary:")]
+    saves = [b for b in buttons if b["custom_id"].startswith("paper:save:")]
+    assert len(summaries) == len(saves) == shown and len(buttons) == 2 * shown
+    assert [b["label"] for b in summaries] == [f"Summary {n}" for n in range(1, shown + 1)]
+    assert [b["label"] for b in saves] == [f"Save {n}" for n in range(1, shown + 1)]
+    assert [b["custom_id"].split(":")[-1] for b in saves] == [
+        b["custom_id"].split(":")[-1] for b in summaries
+    ]
+    assert [e["url"].rsplit("/", 1)[-1] for e in embeds] == [
+        b["custom_id"].split(":")[-1] for b in saves
+    ]  # each Save button saves the paper of its number
+    first_rows = [[b["label"] for b in row["components"]] for row in messages[0]["components"]]
+    assert first_rows[0][0] == "Summary 1" and first_rows[2][0] == "Save 1"
     assert all("\nWhy: " in e["description"] for e in embeds)  # every pick explains itself
     # Nothing is posted twice.
     assert await deliver_due(running.store, settings.digests, running.sender, later()) == 0

@@ -6,24 +6,28 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import discord
 import pytest
-import yarl
-from pydantic import SecretStr
 
 from bot.classify import load_classifier
 from bot.config import Settings
 from bot.digests.delivery import deliver_due, deliver_subscription
 from bot.digests.schedule import plan_digest
-from bot.discord_bot.client import ArxivBot, bot_for
+from bot.discord_bot.client import ArxivBot
 from bot.models import OutgoingMessage
 from bot.pipeline import classify_pending
-from bot.service import Service
 from bot.store import Store
+from tests.discord_bot.harness import (
+    answer,
+    is_ephemeral,
+    later,
+    start_bot,
+    stop_bot,
+    subscribe_here,
+    text_of,
+)
 from tests.fake_discord import (
     CHANNEL_ID,
     GUILD_ID,
@@ -37,77 +41,6 @@ from tests.fake_discord import (
 from tests.helpers import ROOT, fixture_papers, make_paper
 
 pytestmark = pytest.mark.loopback
-
-TOKEN = "discord-test-token-never-logged"
-
-
-@pytest.fixture
-def fake_discord() -> Iterator[FakeDiscord]:
-    server = FakeDiscord().start()
-    yield server
-    server.stop()
-    # discord.py keeps these as globals; leave them as a fresh process would have them.
-    discord.http.Route.BASE = "https://discord.com/api/v10"
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("wss://gateway.discord.gg/")
-
-
-@pytest.fixture
-def bot_settings(settings: Settings, fake_discord: FakeDiscord) -> Settings:
-    return settings.model_copy(
-        update={
-            "discord_token": SecretStr(TOKEN),
-            "discord_api_base_url": fake_discord.api_base,
-            "discord_guild_id": int(GUILD_ID),
-            "digest_max_papers": 15,
-        }
-    )
-
-
-@pytest.fixture
-async def papers_store(store: Store) -> Store:
-    await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
-    await classify_pending(store, load_classifier())
-    return store
-
-
-async def start_bot(
-    settings: Settings, store: Store, fake: FakeDiscord
-) -> tuple[ArxivBot, asyncio.Task]:
-    fake.identified.clear()
-    bot = bot_for(settings, store, Service(store, settings, load_classifier()), run_poller=False)
-    task = asyncio.create_task(bot.start(TOKEN))
-    await asyncio.to_thread(fake.wait_ready)
-    await asyncio.wait_for(bot.wait_until_ready(), 10)
-    assert fake.commands
-    return bot, task
-
-
-async def stop_bot(bot: ArxivBot, task: asyncio.Task) -> None:
-    await bot.close()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-@pytest.fixture
-async def running(
-    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
-) -> AsyncIterator[ArxivBot]:
-    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
-    yield bot
-    await stop_bot(bot, task)
-
-
-async def answer(fake: FakeDiscord, token: str, count: int = 1) -> list[dict]:
-    return await asyncio.to_thread(fake.responses, token, 10, count)
-
-
-def text_of(response: dict) -> str:
-    data = response.get("data") or {}
-    return data.get("content") or ""
-
-
-def is_ephemeral(response: dict) -> bool:
-    return bool((response.get("data") or {}).get("flags", 0) & 64)
-
 
 # -- registration -----------------------------------------------------------------------
 
@@ -342,16 +275,6 @@ async def test_subscribe_update_list_unsubscribe(
 
 
 # -- digests ------------------------------------------------------------------------------
-
-
-async def subscribe_here(bot: ArxivBot, **options: object) -> None:
-    from bot.subscriptions import subscribe
-
-    await subscribe(bot.store, bot.digests, GUILD_ID, CHANNEL_ID, **options)  # type: ignore[arg-type]
-
-
-def later() -> datetime:
-    return datetime.now(UTC) + timedelta(days=1, minutes=1)
 
 
 async def test_daily_digest_posts_the_latest_day_once_with_summary_buttons(

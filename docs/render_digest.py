@@ -4,7 +4,7 @@
 
 Runs the real bot against the loopback Discord of the tests, delivers the
 2025-11-12 fixture day to one channel, and draws the recorded messages (content,
-embeds, Summary buttons) in Discord's dark theme.
+embeds, Summary and Save buttons) in Discord's dark theme.
 """
 
 from __future__ import annotations
@@ -134,8 +134,10 @@ def draw(messages: list[dict]) -> str:
         for row in message["components"]:
             x = 72
             for button in row["components"]:
-                label = escape(button["label"])
-                w = 14 + 7.5 * len(button["label"])
+                emoji = (button.get("emoji") or {}).get("name")
+                text = f"{emoji} {button['label']}" if emoji else button["label"]
+                label = escape(text)
+                w = 14 + 7.5 * len(text) + (6 if emoji else 0)
                 parts.append(
                     f"<rect x='{x}' y='{y}' width='{w}' height='32' rx='4' fill='#4e5058'/>"
                     f"<text x='{x + w / 2}' y='{y + 21}' text-anchor='middle' fill='#fff'"

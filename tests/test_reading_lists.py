@@ -240,6 +240,8 @@ def test_the_command_line_imports_a_kept_list_and_exports_it_again(
     # Another person's list, and a channel's, are empty: nothing leaks between lists.
     other = run_bot(["readinglist", "export", "--user", "987654321098765432"], tmp_path, env)
     assert other.stdout == "# Papers\n\n"
+    channel = run_bot(["readinglist", "export", "--channel", "920000000000000001"], tmp_path, env)
+    assert channel.returncode == 0 and channel.stdout == "# Papers\n\n"
     # Bad input: one line, exit 2, nothing written.
     missing = run_bot(["readinglist", "import", "nope.md", "--user", user], tmp_path, env)
     assert missing.returncode == 2 and missing.stderr.startswith("error: cannot read nope.md")

@@ -18,6 +18,7 @@ from bot.digests.render import paper_card, search_page, status_text, topics_text
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, embeds_of, save_view
 from bot.models import SearchQuery, SubscriptionStatus
+from bot.reading_lists import ReadingListError
 from bot.search import SearchError, search_papers
 from bot.store import Store
 from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
@@ -314,7 +315,7 @@ async def answer_command_error(
 ) -> None:
     """Every command's failures: one private line for the user, a log line for bugs."""
     original = getattr(error, "original", error)
-    if isinstance(original, UserError | SearchError | SubscriptionError):
+    if isinstance(original, UserError | SearchError | SubscriptionError | ReadingListError):
         text = str(original)
     elif (
         isinstance(error, app_commands.TransformerError)

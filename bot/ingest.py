@@ -169,9 +169,17 @@ class ArxivListing:
         return results, total
 
     def fetch_ids(self, arxiv_ids: list[str]) -> list[arxiv.Result]:
-        """Blocking: one request for up to a page of ids (latest versions)."""
+        """Blocking: exactly one request for up to a page of ids (latest versions).
+        arXiv counts the ids it does not know in the feed's total, so the client would
+        ask for a second page and find it empty: stop after the first page instead."""
         search = arxiv.Search(id_list=arxiv_ids, max_results=len(arxiv_ids))
-        return list(self._client.results(search))
+        results: list[arxiv.Result] = []
+        for result in self._client.results(search):
+            results.append(result)
+            page = self._session.last_page
+            if page is not None and len(results) >= page.entries:
+                break
+        return results
 
 
 _RETRYABLE = (arxiv.ArxivError, requests.RequestException, FeedError)
@@ -389,10 +397,12 @@ async def fetch_papers(
             settings,
             pacer,
         )
-        # arXiv answers an id it does not know with no entry, or with an error entry.
-        papers = [p for p in _convert(results) if p.arxiv_id in chunk]
-        await store.upsert_papers(papers)
-        found.update(p.arxiv_id for p in papers)
+        # arXiv answers an id it does not know with no entry, or with an error entry; it
+        # writes ids in lower case.
+        asked = {i.lower(): i for i in chunk}
+        papers = [p for p in _convert(results) if p.arxiv_id.lower() in asked]
+        await store.upsert_papers(papers, from_poll=False)
+        found.update(asked[p.arxiv_id.lower()] for p in papers)
         log.info("fetched papers on demand asked=%d found=%d", len(chunk), len(papers))
     unknown = tuple(i for i in missing if i not in found)
     return LookupReport(tuple(i for i in wanted if i not in unknown), unknown)

@@ -29,7 +29,12 @@ LIST_TITLE = "# Papers"
 SHORT_ABSTRACT_CHARS = 600
 PAGE_SIZE = 5
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-_ENTRY = re.compile(r"^\[(?P<title>.*)\]\((?P<url>[^()\s]+)\)\s*$")
+_ENTRY = re.compile(r"^\[(?P<title>.*)\]\((?P<url>[^()\s]+)\)")  # trailing text is fine
+_LIST_MARKER = re.compile(r"^(?:[-*+]|\d+[.)])\s+")
+_SUMMARY = re.compile(r"^<summary>(?P<summary>.*?)</summary>$")
+_ONE_LINE_DETAILS = re.compile(
+    r"^<details>\s*<summary>(?P<summary>.*?)</summary>(?P<body>.*?)</details>$"
+)
 
 
 class ReadingListError(ValueError):
@@ -115,50 +120,81 @@ class ParsedList:
 
 
 def parse_reading_list(text: str) -> ParsedList:
-    """Entries are the `[Title](link)` lines; a Notes block after one is kept with it.
-    Month headings and short abstracts are not read: both come from the paper itself."""
+    """Entries are the `[Title](link)` lines (a list marker before one is fine); a Notes
+    block after one is kept with it. Month headings and short abstracts are not read: both
+    come from the paper itself. A line that looks like an entry but is not one, and a
+    `<details>` block that never closes, are rejected by number."""
     parsed = ParsedList()
     first_line: dict[str, int] = {}
     lines = text.splitlines()
-    index = 0
-    current: dict | None = None
+    current: ListedPaper | None = None
 
-    def close() -> None:
+    def finish() -> None:
+        nonlocal current
         if current is not None:
-            parsed.papers.append(ListedPaper(current["line"], current["id"], current["notes"]))
+            parsed.papers.append(current)
+        current = None
 
+    def entry(number: int, line: str) -> None:
+        nonlocal current
+        finish()
+        match = _ENTRY.match(line)
+        if match is None:
+            parsed.rejected.append(RejectedLine(number, line, "not a [Title](link) line"))
+            return
+        found = parse_arxiv_id(match["url"])
+        if found is None:
+            parsed.rejected.append(RejectedLine(number, line, "not an arXiv link"))
+            return
+        arxiv_id = found[0]
+        if arxiv_id in first_line:
+            reason = f"arXiv:{arxiv_id} again (first on line {first_line[arxiv_id]})"
+            parsed.rejected.append(RejectedLine(number, line, reason))
+            return
+        first_line[arxiv_id] = number
+        current = ListedPaper(number, arxiv_id, None)
+
+    def details(summary: str, body: str) -> None:
+        nonlocal current
+        if current is not None and summary.strip() == "Notes":
+            current = ListedPaper(current.line, current.arxiv_id, html.unescape(body.strip()))
+
+    index = 0
     while index < len(lines):
         number, line = index + 1, lines[index].strip()
         index += 1
-        if line.startswith("["):
-            close()
-            current = None
-            match = _ENTRY.match(line)
-            if match is None:
-                parsed.rejected.append(RejectedLine(number, line, "not a [Title](link) line"))
+        unmarked = _LIST_MARKER.sub("", line)
+        if unmarked.startswith("["):
+            entry(number, unmarked)
+        elif line.startswith("<details>"):
+            one_line = _ONE_LINE_DETAILS.match(line)
+            if one_line:
+                details(one_line["summary"], one_line["body"])
                 continue
-            found = parse_arxiv_id(match["url"])
-            if found is None:
-                parsed.rejected.append(RejectedLine(number, line, "not an arXiv link"))
-                continue
-            arxiv_id = found[0]
-            if arxiv_id in first_line:
-                reason = f"arXiv:{arxiv_id} again (first on line {first_line[arxiv_id]})"
-                parsed.rejected.append(RejectedLine(number, line, reason))
-                continue
-            first_line[arxiv_id] = number
-            current = {"line": number, "id": arxiv_id, "notes": None}
-        elif line == "<details>" and index < len(lines):
-            summary = lines[index].strip()
-            body = []
-            index += 1
-            while index < len(lines) and lines[index].strip() != "</details>":
+            head = line.removeprefix("<details>").strip()
+            if not head and index < len(lines):
+                head = lines[index].strip()
+                index += 1
+            summary = _SUMMARY.match(head)
+            body: list[str] = [] if summary else [head]
+            closed = False
+            while index < len(lines):
+                inner = lines[index].strip()
+                if inner == "</details>":
+                    index, closed = index + 1, True
+                    break
+                if _LIST_MARKER.sub("", inner).startswith("[") or inner.startswith("#"):
+                    break  # the next entry or heading: this block was never closed
                 body.append(lines[index])
                 index += 1
-            index += 1  # past </details>
-            if current is not None and summary == "<summary>Notes</summary>":
-                current["notes"] = html.unescape("\n".join(body).strip())
-    close()
+            if not closed:
+                reason = "a <details> block that is never closed"
+                parsed.rejected.append(RejectedLine(number, line, reason))
+                continue
+            details(summary["summary"] if summary else "", "\n".join(body))
+        elif "](" in line or "arxiv.org/" in line:
+            parsed.rejected.append(RejectedLine(number, line, "not a [Title](link) line"))
+    finish()
     return parsed
 
 
@@ -272,7 +308,7 @@ async def import_reading_list(
     wanted = [p.arxiv_id for p in parsed.papers]
     unknown = set((await fetch(wanted)).unknown) if wanted else set()
     rejected += [
-        RejectedLine(p.line, f"arXiv:{p.arxiv_id}", "arXiv does not know this id")
+        RejectedLine(p.line, f"arXiv:{p.arxiv_id}", "arXiv returned no paper for this id")
         for p in parsed.papers
         if p.arxiv_id in unknown
     ]

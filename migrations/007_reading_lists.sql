@@ -13,3 +13,8 @@ CREATE TABLE reading_list_entries (
 );
 
 ALTER TABLE subscriptions ADD COLUMN shared_list INTEGER NOT NULL DEFAULT 0;
+
+-- A paper someone saved by id that no poll brought (maybe outside the polled categories)
+-- is searchable, but never a digest's, the archive's or a topic count's: a private save
+-- must not surface in public. A poll that meets it later makes it an ordinary paper.
+ALTER TABLE papers ADD COLUMN from_poll INTEGER NOT NULL DEFAULT 1;

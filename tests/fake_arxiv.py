@@ -121,13 +121,15 @@ class FakeArxiv:
 
     def _select(self, query: dict[str, list[str]]) -> tuple[list[ET.Element], int]:
         ids = [i for i in query.get("id_list", [""])[0].split(",") if i]
-        if ids:  # arXiv answers the ids it knows, and says nothing of the others
+        if ids:
+            # arXiv answers with the ids it knows, but counts every id asked for in the
+            # total: a client that trusts the total asks for a page that comes back empty.
             with self._lock:
                 known = {entry_id(e): e for e in self.entries}
             found = [known[i.split("v")[0]] for i in ids if i.split("v")[0] in known]
             start = int(query.get("start", ["0"])[0])
             size = int(query.get("max_results", ["10"])[0])
-            return found[start : start + size], len(found)
+            return found[start : start + size], len(ids)
         search = query.get("search_query", [""])[0]
         wanted = {part.split(":", 1)[1] for part in search.split() if part.startswith("cat:")}
         key = (

@@ -139,7 +139,7 @@ async def test_bad_lines_are_named_and_the_valid_entries_imported(
         (4, "not a [Title](link) line"),
         (5, "not an arXiv link"),
         (6, "arXiv:2006.04768 again (first on line 3)"),
-        (7, "arXiv does not know this id"),
+        (7, "arXiv returned no paper for this id"),
     ]
     lines = report.lines()
     assert lines[0] == "Imported 2 papers; rejected 4 lines:"
@@ -261,3 +261,30 @@ def test_the_command_line_import_writes_nothing_when_arxiv_is_down(
     assert "nothing imported" in result.stderr
     exported = run_bot(["readinglist", "export", "--user", user], tmp_path, env)
     assert exported.stdout == "# Papers\n\n"
+
+
+def test_lists_kept_less_tidily_are_read_and_what_is_lost_is_named() -> None:
+    text = "\n".join(
+        [
+            "# Papers",
+            "- [Listed with a marker](https://arxiv.org/abs/2006.04768) (great)",
+            "<details><summary>Notes</summary>one-line notes</details>",
+            "1. [Numbered](https://arxiv.org/abs/2009.14794)",
+            "<details>",
+            "<summary>Notes</summary>",
+            "never closed",
+            "[After the open block](https://arxiv.org/abs/2104.01136)",
+            "See https://arxiv.org/abs/2107.10624 too",
+            "Some free text the reader wrote.",
+        ]
+    )
+    parsed = parse_reading_list(text)
+    assert [(p.line, p.arxiv_id, p.notes) for p in parsed.papers] == [
+        (2, "2006.04768", "one-line notes"),
+        (4, "2009.14794", None),
+        (8, "2104.01136", None),
+    ]
+    assert [(r.line, r.reason) for r in parsed.rejected] == [
+        (5, "a <details> block that is never closed"),
+        (9, "not a [Title](link) line"),
+    ]

@@ -15,6 +15,7 @@ from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager
 from bot.ingest import FeedError
 from bot.models import ListOwner, SubscriptionStatus
 from bot.reading_lists import (
+    month_of,
     parse_month,
     reading_list_page,
     render_reading_list,
@@ -54,18 +55,33 @@ class ReadingLists(commands.Cog):
                 log.warning("on-demand fetch failed arxiv_id=%s reason=%s", arxiv_id, exc)
                 raise UserError("arXiv could not be reached just now; try again later.") from None
             if report.unknown:
-                raise UserError(f"arXiv does not know arXiv:{arxiv_id}.")
+                raise UserError(f"arXiv returned no paper for arXiv:{arxiv_id}.")
         outcome = await save_paper(self.store, arxiv_id, interaction.user.id)
         assert outcome is not None
         await reply(interaction, outcome.text())
 
     @app_commands.command(name="unsave", description="Remove a paper from your reading list.")
-    @app_commands.describe(id="An arXiv id like 2511.08360 or an arxiv.org link")
-    async def unsave(self, interaction: discord.Interaction, id: str) -> None:
+    @app_commands.describe(
+        id="An arXiv id like 2511.08360 or an arxiv.org link",
+        channel="From this channel's shared list instead (Manage Channels)",
+    )
+    async def unsave(
+        self,
+        interaction: discord.Interaction,
+        id: str,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
         arxiv_id = _arxiv_id(id)
-        if not await self.store.remove_from_list(ListOwner.user(interaction.user.id), arxiv_id):
-            raise UserError(f"arXiv:{arxiv_id} is not in your reading list.")
-        await reply(interaction, f"Removed arXiv:{arxiv_id} from your reading list.")
+        owner, whose = ListOwner.user(interaction.user.id), "your"
+        if channel is not None:
+            if not interaction.permissions.manage_channels:
+                raise UserError(
+                    "You need the Manage Channels permission to change a channel's list."
+                )
+            owner, whose = await self._shared_list(interaction, channel), f"<#{channel.id}>'s"
+        if not await self.store.remove_from_list(owner, arxiv_id):
+            raise UserError(f"arXiv:{arxiv_id} is not in {whose} reading list.")
+        await reply(interaction, f"Removed arXiv:{arxiv_id} from {whose} reading list.")
 
     @app_commands.command(
         name="readinglist", description="Your reading list, or a channel's; as a file too."
@@ -88,8 +104,11 @@ class ReadingLists(commands.Cog):
             owner, whose = await self._shared_list(interaction, channel), f"<#{channel.id}>'s"
         entries = await self.store.list_entries(owner)
         if export:
+            if wanted_month is not None:
+                entries = [e for e in entries if month_of(e.paper) == wanted_month]
             if not entries:
-                raise UserError(f"{whose} reading list is empty; nothing to export.")
+                where = f" for {wanted_month}" if wanted_month else ""
+                raise UserError(f"{whose} reading list has no papers{where}; nothing to export.")
             text = render_reading_list(entries)
             name = "reading-list.md" if channel is None else f"reading-list-{channel.name}.md"
             await interaction.response.send_message(

@@ -96,19 +96,45 @@ class SaveButton(
         return cls(match["id"], label or "Save")
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client: _WithStore = interaction.client  # type: ignore[assignment]
-        shared: Subscription | None = None
-        if interaction.guild_id is not None and interaction.channel_id is not None:
-            found = await client.store.subscription_for_channel(str(interaction.channel_id))
-            # A channel's list belongs to its own server's subscription only.
-            if found is not None and found.guild_id == str(interaction.guild_id):
-                shared = found
-        outcome = await save_paper(client.store, self.arxiv_id, interaction.user.id, shared)
-        await interaction.response.send_message(
-            outcome.text() if outcome else "That paper is no longer stored.",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+        await answer_save(interaction, self.arxiv_id)
+
+
+async def answer_save(interaction: discord.Interaction, arxiv_id: str) -> None:
+    """Save for the clicker, and to the channel's shared list when it keeps one."""
+    client: _WithStore = interaction.client  # type: ignore[assignment]
+    shared: Subscription | None = None
+    if interaction.guild_id is not None and interaction.channel_id is not None:
+        found = await client.store.subscription_for_channel(str(interaction.channel_id))
+        # A channel's list belongs to its own server's subscription only.
+        if found is not None and found.guild_id == str(interaction.guild_id):
+            shared = found
+    outcome = await save_paper(client.store, arxiv_id, interaction.user.id, shared)
+    await interaction.response.send_message(
+        outcome.text() if outcome else "That paper is no longer stored.",
+        ephemeral=True,
+        allowed_mentions=NO_MENTIONS,
+    )
+
+
+class _PagerSave(discord.ui.Button["ResultPager"]):
+    """Save on a page of results. Not the persistent SaveButton: discord.py forgets a
+    dynamic item's handler everywhere when a view holding one times out."""
+
+    def __init__(self, number: int, arxiv_id: str) -> None:
+        super().__init__(
+            label=f"Save {number}",
+            style=discord.ButtonStyle.secondary,
+            emoji="\N{BOOKMARK}",
+            custom_id=f"{PAGER_SAVE}{number}:{arxiv_id}",
+            row=1,
         )
+        self.arxiv_id = arxiv_id
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await answer_save(interaction, self.arxiv_id)
+
+
+PAGER_SAVE = "pager:save:"
 
 
 BUTTONS_PER_ROW = 5
@@ -172,17 +198,17 @@ class ResultPager(discord.ui.View):
         self.page = page
         self.previous.disabled = page == 0
         self.next.disabled = not has_next
-        for item in [i for i in self.children if isinstance(i, SaveButton)]:
+        for item in [i for i in self.children if isinstance(i, _PagerSave)]:
             self.remove_item(item)
         for number, arxiv_id in papers:
-            self.add_item(SaveButton(arxiv_id, f"Save {number}", row=1))
+            self.add_item(_PagerSave(number, arxiv_id))
 
     async def on_timeout(self) -> None:
         """Buttons that no longer answer are shown disabled, with a line saying why."""
         if self.origin is None:
             return
         self.previous.disabled = self.next.disabled = True
-        for item in [i for i in self.children if isinstance(i, SaveButton)]:
+        for item in [i for i in self.children if isinstance(i, _PagerSave)]:
             self.remove_item(item)
         # The message may be gone, or its token expired (15 minutes): nothing to show then.
         with contextlib.suppress(discord.HTTPException):
@@ -193,6 +219,10 @@ class ResultPager(discord.ui.View):
             )
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if custom_id.startswith(PAGER_SAVE):
+            return True  # anyone may save a paper of public results to their own list
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
                 f"These buttons belong to someone else's results; run `/{self.command}` yourself.",

@@ -19,11 +19,13 @@ from bot.store.rows import (
 
 
 class PaperStore(StoreBase):
-    async def upsert_papers(self, papers: Sequence[Paper]) -> UpsertCounts:
+    async def upsert_papers(self, papers: Sequence[Paper], from_poll: bool = True) -> UpsertCounts:
         """Store new papers and newer versions of known ones, in one transaction.
 
         A newer version replaces the text and is queued for classification again;
-        the listing day and first-seen time stay those of the first version.
+        the listing day and first-seen time stay those of the first version. Papers not
+        `from_poll` (fetched because someone asked for them) stay out of digests until
+        a poll meets them.
         """
         counts = UpsertCounts()
         if not papers:
@@ -57,6 +59,7 @@ class PaperStore(StoreBase):
                             iso(paper.published),
                             paper.announced.isoformat(),
                             first_seen,
+                            int(from_poll),
                         )
                     )
                 elif (paper.version, iso(paper.updated)) > row:
@@ -65,10 +68,15 @@ class PaperStore(StoreBase):
                     counts.unchanged += 1
             columns = ", ".join(PAPER_VERSION_COLUMNS)
             await conn.executemany(
-                f"INSERT INTO papers ({columns}, arxiv_id, published, announced, first_seen)"
-                f" VALUES ({', '.join('?' * (len(PAPER_VERSION_COLUMNS) + 4))})",
+                f"INSERT INTO papers ({columns}, arxiv_id, published, announced, first_seen,"
+                f" from_poll) VALUES ({', '.join('?' * (len(PAPER_VERSION_COLUMNS) + 5))})",
                 inserts,
             )
+            if from_poll:
+                await conn.executemany(
+                    "UPDATE papers SET from_poll = 1 WHERE arxiv_id = ? AND from_poll = 0",
+                    [(arxiv_id,) for arxiv_id in stored],
+                )
             # A new version is scored again from scratch.
             await conn.executemany(
                 f"UPDATE papers SET {', '.join(c + ' = ?' for c in PAPER_VERSION_COLUMNS)},"
@@ -130,7 +138,7 @@ class PaperStore(StoreBase):
             params.extend(topics)
         async with self._conn.execute(
             f"SELECT {PAPER_COLUMNS} FROM papers p"
-            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ?"
+            " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ? AND p.from_poll = 1"
             + topic_clause
             + " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
             params,
@@ -156,7 +164,7 @@ class PaperStore(StoreBase):
     async def topic_counts(self, since: date, threshold: float) -> dict[str, int]:
         async with self._conn.execute(
             "SELECT t.topic, count(*) FROM paper_topics t JOIN papers p ON p.id = t.paper_id"
-            " WHERE p.announced >= ? AND p.relevance >= ? GROUP BY t.topic",
+            " WHERE p.announced >= ? AND p.relevance >= ? AND p.from_poll = 1 GROUP BY t.topic",
             (since.isoformat(), threshold),
         ) as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}

@@ -213,6 +213,7 @@ class SubscriptionStore(StoreBase):
             params.extend(subscription.topics)
         async with self._conn.execute(
             f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ? AND p.announced >= ?"
+            " AND p.from_poll = 1"
             " AND NOT EXISTS (SELECT 1 FROM digest_papers d WHERE d.subscription_id = ?"
             "   AND d.paper_id = p.id)"
             + topic_clause

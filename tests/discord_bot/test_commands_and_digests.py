@@ -97,7 +97,7 @@ async def test_search_answers_privately_with_pages_only_the_searcher_can_turn(
     assert buttons[0]["disabled"] is True and buttons[1]["disabled"] is False
     saves = first["data"]["components"][1]["components"]  # one per paper shown
     assert [b["label"] for b in saves] == [f"Save {n}" for n in range(1, 6)]
-    assert all(b["custom_id"].startswith("paper:save:") for b in saves)
+    assert all(b["custom_id"].startswith("pager:save:") for b in saves)
     message = first["message"]  # the message Discord created for the reply
     # Someone else clicks Next: refused, privately.
     stranger = fake_discord.click(buttons[1]["custom_id"], message, user_id=MEMBER_ID)

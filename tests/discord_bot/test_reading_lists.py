@@ -25,6 +25,7 @@ from tests.fake_discord import (
     ADMIN_ID,
     CHANNEL_ID,
     MEMBER_ID,
+    MEMBER_PERMISSIONS,
     OTHER_GUILD_CHANNEL_ID,
     OTHER_GUILD_ID,
     SECOND_CHANNEL_ID,
@@ -84,11 +85,17 @@ async def test_save_from_a_digest_works_after_a_restart_and_lists_stay_private(
 async def test_save_from_search_and_paper_then_export_the_list(
     running: ArxivBot, fake_discord: FakeDiscord
 ) -> None:
-    token = fake_discord.slash("search", {"query": "speculative decoding"})
+    token = fake_discord.slash("search", {"query": "speculative decoding", "public": True})
     [results] = await answer(fake_discord, token)
-    save_one = buttons(results["data"], "paper:save:")[0]
+    save_one = buttons(results["data"], "pager:save:")[0]
     first_hit = saved_ids(text_of(results))[0]
-    assert save_one["custom_id"] == f"paper:save:{first_hit}"
+    assert save_one["custom_id"] == f"pager:save:1:{first_hit}"
+    # Public results: another reader saves to their own list (the pager itself is the
+    # searcher's only).
+    token = fake_discord.click(save_one["custom_id"], results["message"], user_id=MEMBER_ID)
+    [saved] = await answer(fake_discord, token)
+    assert text_of(saved).startswith("Saved **")
+    assert len(await running.store.list_entries(ListOwner.user(MEMBER_ID))) == 1
     token = fake_discord.click(save_one["custom_id"], results["message"])
     [saved] = await answer(fake_discord, token)
     assert text_of(saved).startswith("Saved **")
@@ -131,7 +138,7 @@ async def test_save_any_arxiv_id_fetches_it_and_unknown_ids_are_refused(
 
     token = fake_discord.slash("save", {"id": "2999.00001"})
     _, refused = await answer(fake_discord, token, count=2)
-    assert text_of(refused) == "arXiv does not know arXiv:2999.00001."
+    assert text_of(refused) == "arXiv returned no paper for arXiv:2999.00001."
     token = fake_discord.slash("save", {"id": "**not** an id"})
     [refused] = await answer(fake_discord, token)
     assert text_of(refused) == "'**not** an id' is not an arXiv id; try e.g. 2511.08360."
@@ -183,6 +190,22 @@ async def test_a_channel_keeps_a_shared_list_when_subscribed_with_list(
     [attached] = exported["_files"]
     assert f"](https://arxiv.org/abs/{paper})" in attached["text"]
 
+    # Only someone who may manage the channel takes a paper off its list.
+    token = fake_discord.slash(
+        "unsave",
+        {"id": paper, "channel": CHANNEL_ID},
+        user_id=MEMBER_ID,
+        permissions=MEMBER_PERMISSIONS,
+    )
+    [refused] = await answer(fake_discord, token)
+    assert text_of(refused) == (
+        "You need the Manage Channels permission to change a channel's list."
+    )
+    token = fake_discord.slash("unsave", {"id": paper, "channel": CHANNEL_ID})
+    [removed] = await answer(fake_discord, token)
+    assert text_of(removed) == f"Removed arXiv:{paper} from <#{CHANNEL_ID}>'s reading list."
+    assert len(await running.store.list_entries(ListOwner.user(MEMBER_ID))) == 1
+
     token = fake_discord.slash("readinglist", {"channel": SECOND_CHANNEL_ID})
     [refused] = await answer(fake_discord, token)
     assert text_of(refused) == (
@@ -212,6 +235,10 @@ async def test_a_month_filters_the_list_and_a_bad_month_gets_one_line(
     token = fake_discord.click(pager[1]["custom_id"], shown["message"])
     [page_two] = await answer(fake_discord, token)
     assert "page 2/2" in text_of(page_two) and len(saved_ids(text_of(page_two))) == 2
+    token = fake_discord.slash("readinglist", {"month": "2025-11", "export": True})
+    [exported] = await answer(fake_discord, token)
+    [attached] = exported["_files"]
+    assert attached["text"].count("<summary>Short abstract</summary>") == 7
     token = fake_discord.slash("readinglist", {"month": "2020-01"})
     [empty] = await answer(fake_discord, token)
     assert text_of(empty) == "Your reading list has no papers for 2020-01 yet."
@@ -242,3 +269,45 @@ async def test_a_save_never_writes_another_servers_channel_list(
     assert text_of(saved).startswith("Saved **") and "list too" not in text_of(saved)
     assert await running.store.list_entries(ListOwner.channel(OTHER_GUILD_CHANNEL_ID)) == []
     assert len(await running.store.list_entries(ListOwner.user(MEMBER_ID))) == 1
+
+
+async def test_digest_save_buttons_keep_working_after_a_search_pager_expires(
+    running: ArxivBot, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discord.py drops the handler of a dynamic item everywhere when a view holding one
+    times out: the pager's own Save buttons must not take the digest's with them."""
+    monkeypatch.setattr("bot.discord_bot.views.PAGER_SECONDS", 0.5)
+    await subscribe_here(running)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    message = fake_discord.posted(CHANNEL_ID)[0]
+    token = fake_discord.slash("search", {"query": "language models"})
+    _, expired = await answer(fake_discord, token, count=2)
+    assert expired["kind"] == "edit"  # the pager timed out
+    save_one = buttons(message, "paper:save:")[0]
+    token = fake_discord.click(save_one["custom_id"], message, user_id=MEMBER_ID)
+    [saved] = await answer(fake_discord, token)
+    assert text_of(saved).startswith("Saved **")
+
+
+async def test_a_paper_saved_by_id_never_shows_in_a_channels_digest(
+    running: ArxivBot, fake_discord: FakeDiscord, fake_arxiv: FakeArxiv
+) -> None:
+    """A private save is private: a paper no poll brought, even a relevant one of the day
+    the channel's digest covers, stays out of digests until a poll meets it."""
+    fake_arxiv.add_paper(
+        "2511.99001",
+        "Post-training quantization of large language models to 4-bit weights for faster inference",
+        "We quantize the weights of large language models to 4 bits after training, cutting"
+        " memory by 4x and speeding up inference 2.5x with little loss in accuracy.",
+        "2025-11-11T15:00:00Z",
+        category="cs.CV",
+    )
+    await subscribe_here(running)
+    token = fake_discord.slash("save", {"id": "2511.99001"})
+    await answer(fake_discord, token, count=2)
+    saved = await running.store.get_paper("2511.99001")
+    assert saved is not None and saved.announced.isoformat() == "2025-11-12"
+    assert (saved.relevance or 0) >= running.digests.relevance_threshold  # it would qualify
+    await deliver_due(running.store, running.digests, running.sender, later())
+    posted = " ".join(str(m) for m in fake_discord.posted(CHANNEL_ID))
+    assert "2511.99001" not in posted and "arxiv.org/abs/2511." in posted

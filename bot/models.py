@@ -161,12 +161,26 @@ class SummaryButton:
 
 
 @dataclass(frozen=True, slots=True)
+class PaperBlock:
+    """One paper of a digest in Discord's layout components: its text beside a Summary
+    button, with 👍, 👎 and Save below it, all acting on `arxiv_id`."""
+
+    number: int
+    arxiv_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """One Discord message of a digest, as plain data the Discord layer turns into a post."""
+    """One Discord message of a digest, as plain data the Discord layer turns into a post.
+    With `blocks` it is a layout message (text, then the papers, then `note`); without,
+    plain content (and, in digests recorded before layouts, embeds and buttons)."""
 
     content: str
     embeds: tuple[dict, ...] = ()
     buttons: tuple[SummaryButton, ...] = ()
+    blocks: tuple[PaperBlock, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@
 
 Runs the real bot against the loopback Discord of the tests, delivers the
 2025-11-12 fixture day to one channel, and draws the recorded messages (content,
-embeds, Summary and Save buttons) in Discord's dark theme.
+sections, Summary, vote and Save buttons) in Discord's dark theme.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ async def recorded_digest() -> list[dict]:
         discord_token="render",
         discord_api_base_url=fake.api_base,
         discord_guild_id=int(GUILD_ID),
-        digest_max_papers=6,
+        digest_max_papers=4,
     )
     store = await Store.open(settings.database_path)
     await store.upsert_papers(fixture_papers("2025-11-12"))
@@ -64,8 +64,10 @@ async def recorded_digest() -> list[dict]:
 
 
 def _plain(markdown: str) -> str:
-    text = re.sub(r"\*\*(.+?)\*\*", r"\1", markdown)
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", markdown)  # a masked link shows its text
+    text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
     text = re.sub(r"`([^`]+)`", r"\1", text)
+    text = re.sub(r"^(#+|-#) ", "", text)
     return re.sub(r"\\(.)", r"\1", text)
 
 
@@ -78,6 +80,57 @@ def _wrap(text: str, width: int) -> list[str]:
         else:
             line = f"{line} {word}".strip()
     return [*lines, line] if line else lines
+
+
+def _text(parts: list[str], x: int, y: int, markdown: str, width: int) -> int:
+    """Draw a text display the way Discord styles its Markdown; returns the new y."""
+    for line in markdown.splitlines():
+        heading, small = line.startswith("## "), line.startswith("-# ")
+        link = line.startswith("**") and "](" in line
+        size, weight, colour, step = 14, 400, "#dbdee1", 20
+        if heading:
+            size, weight, colour, step = 18, 700, "#f2f3f5", 26
+        elif small:
+            size, colour, step = 12, "#949ba4", 17
+        elif link:
+            weight, colour = 600, "#00a8fc"
+        for chunk in _wrap(_plain(line), int(width / (size * 0.55))):
+            parts.append(
+                f"<text x='{x}' y='{y + size}' fill='{colour}' font-size='{size}'"
+                f" font-weight='{weight}' {FONT}>{escape(chunk)}</text>"
+            )
+            y += step
+    return y + 6
+
+
+def _button(parts: list[str], x: float, y: int, button: dict) -> float:
+    emoji = (button.get("emoji") or {}).get("name")
+    label = " ".join(filter(None, [emoji, button.get("label")]))
+    w = 16 + 7.5 * len(label) + (8 if emoji else 0)
+    parts.append(
+        f"<rect x='{x}' y='{y}' width='{w}' height='32' rx='4' fill='#4e5058'/>"
+        f"<text x='{x + w / 2}' y='{y + 21}' text-anchor='middle' fill='#fff'"
+        f" font-size='13' font-weight='500' {FONT}>{escape(label)}</text>"
+    )
+    return x + w + 8
+
+
+def _component(parts: list[str], y: int, component: dict, width: int) -> int:
+    kind = component["type"]
+    if kind == 10:  # text display
+        return _text(parts, 90, y, component["content"], width)
+    if kind == 9:  # section: its text, its accessory at the right
+        top = y
+        for child in component["components"]:
+            y = _text(parts, 90, y, child["content"], width - 110)
+        _button(parts, WIDTH - 130, top + 4, component["accessory"])
+        return max(y, top + 40)
+    if kind == 1:  # a row of buttons
+        x: float = 90
+        for button in component["components"]:
+            x = _button(parts, x, y, button)
+        return y + 44
+    return y
 
 
 def draw(messages: list[dict]) -> str:
@@ -94,58 +147,19 @@ def draw(messages: list[dict]) -> str:
     )
     y += 30
     for message in messages:
-        for index, line in enumerate(message["content"].splitlines()):
-            bold = line.startswith("**")
-            for chunk in _wrap(_plain(line), 84):
-                parts.append(
-                    f"<text x='72' y='{y + 14}' fill='#dbdee1' font-size='14'"
-                    f" font-weight='{700 if bold and index == 0 else 400}' {FONT}>"
-                    f"{escape(chunk)}</text>"
-                )
-                y += 21
-        y += 6
-        for embed in message["embeds"]:
-            title = _wrap(_plain(embed["title"]), 70)
-            desc = [
-                c for line in _plain(embed["description"]).splitlines() for c in _wrap(line, 80)
-            ]
-            height = 20 + 20 * len(title) + 19 * len(desc)
+        for container in message["components"]:  # layout messages: one container each
+            top = y
+            body: list[str] = []
+            y += 12
+            for component in container["components"]:
+                y = _component(body, y, component, WIDTH - 120)
             parts.append(
-                f"<rect x='72' y='{y}' width='{WIDTH - 110}' height='{height}' rx='4'"
+                f"<rect x='72' y='{top}' width='{WIDTH - 100}' height='{y - top}' rx='6'"
                 " fill='#2b2d31'/>"
+                f"<rect x='72' y='{top}' width='4' height='{y - top}' rx='2' fill='#b31b1b'/>"
             )
-            parts.append(
-                f"<rect x='72' y='{y}' width='4' height='{height}' rx='2' fill='#b31b1b'/>"
-            )
-            ty = y + 24
-            for chunk in title:
-                parts.append(
-                    f"<text x='90' y='{ty}' fill='#00a8fc' font-size='14' font-weight='600'"
-                    f" {FONT}>{escape(chunk)}</text>"
-                )
-                ty += 20
-            for chunk in desc:
-                parts.append(
-                    f"<text x='90' y='{ty}' fill='#dbdee1' font-size='13' {FONT}>"
-                    f"{escape(chunk)}</text>"
-                )
-                ty += 19
-            y += height + 8
-        for row in message["components"]:
-            x = 72
-            for button in row["components"]:
-                emoji = (button.get("emoji") or {}).get("name")
-                text = f"{emoji} {button['label']}" if emoji else button["label"]
-                label = escape(text)
-                w = 14 + 7.5 * len(text) + (6 if emoji else 0)
-                parts.append(
-                    f"<rect x='{x}' y='{y}' width='{w}' height='32' rx='4' fill='#4e5058'/>"
-                    f"<text x='{x + w / 2}' y='{y + 21}' text-anchor='middle' fill='#fff'"
-                    f" font-size='13' font-weight='500' {FONT}>{label}</text>"
-                )
-                x += w + 8
-            y += 40
-        y += 10
+            parts += body
+            y += 12
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{y + 10}'"
         f" viewBox='0 0 {WIDTH} {y + 10}'><rect width='100%' height='100%' fill='#313338'/>"

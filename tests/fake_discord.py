@@ -155,6 +155,36 @@ def _multipart(raw: bytes, headers: Any) -> dict[str, Any]:
     return body
 
 
+IS_COMPONENTS_V2 = 1 << 15
+
+
+def _walk_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every component of a message, nested ones (rows' buttons, sections' accessories,
+    containers' children) included: what Discord counts against its limit of 40."""
+    found = []
+    for component in components:
+        found.append(component)
+        found += _walk_components(component.get("components") or [])
+        if component.get("accessory"):
+            found += _walk_components([component["accessory"]])
+    return found
+
+
+def layout_problem(body: dict[str, Any]) -> str | None:
+    """Why Discord would refuse this message, for the rules of layout messages."""
+    if not (body.get("flags") or 0) & IS_COMPONENTS_V2:
+        return None
+    if body.get("content") or body.get("embeds"):
+        return "content and embeds cannot be used with IS_COMPONENTS_V2"
+    every = _walk_components(body.get("components") or [])
+    if len(every) > 40:
+        return f"{len(every)} components, more than 40"
+    text = sum(len(c.get("content") or "") + len(c.get("label") or "") for c in every)
+    if text > 4000:
+        return f"{text} characters of text, more than 4000"
+    return None
+
+
 @dataclass
 class ChannelFault:
     status: int
@@ -701,6 +731,9 @@ class FakeDiscord:
             return self._json({"message": "fake failure", "code": code}, fault.status)
         if channel_id not in self.channels:
             return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        problem = layout_problem(body)
+        if problem is not None:
+            return self._json({"message": f"Invalid Form Body: {problem}", "code": 50035}, 400)
         nonce = body.get("nonce") if body.get("enforce_nonce") else None
         with self._lock:
             # Discord's enforce_nonce: the same nonce in a channel returns the first message.
@@ -726,6 +759,9 @@ class FakeDiscord:
         self, interaction_id: str, token: str, body: dict[str, Any]
     ) -> web.Response:
         data = body.get("data") or {}
+        problem = layout_problem(data)
+        if problem is not None:
+            return self._json({"message": f"Invalid Form Body: {problem}", "code": 50035}, 400)
         message = self._message(CHANNEL_ID, data)
         with self._lock:
             self.interaction_responses.setdefault(token, []).append(

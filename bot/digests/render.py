@@ -17,11 +17,11 @@ from bot.latex import readable
 from bot.models import (
     OutgoingMessage,
     Paper,
+    PaperBlock,
     Poll,
     PollOutcome,
     Subscription,
     SubscriptionStatus,
-    SummaryButton,
     SummarySource,
 )
 from bot.text import clip
@@ -30,9 +30,6 @@ from bot.vocabulary import TOPICS
 # Discord's limits, with a margin.
 CONTENT_LIMIT = 2000
 
-EMBEDS_PER_MESSAGE = 10
-
-EMBED_CHARS_PER_MESSAGE = 5800
 
 EMBED_TITLE_LIMIT = 256
 
@@ -81,74 +78,91 @@ def _day_label(days: Sequence[date]) -> str:
     return f"{first:%B} {first.day} – {last:%B} {last.day}, {last:%Y}"
 
 
-def paper_embed(paper: Paper, number: int) -> dict:
-    topics = " ".join(f"`{t}`" for t in paper.topics)
-    lines = [escape(first_authors(paper))]
-    if topics:
-        lines.append(topics)
+# Layout messages (Discord's components v2): at most 40 components and 4,000 characters
+# of text in one message. A paper is a section (its text, its Summary button) and a row of
+# 👍, 👎 and Save: seven components. The container and the message's own line are two more.
+LAYOUT_COMPONENT_LIMIT = 40
+LAYOUT_TEXT_LIMIT = 4000
+COMPONENTS_PER_PAPER = 7
+COMPONENTS_PER_MESSAGE = 2
+PART_LINE_CHARS = 60  # "part 2 of 3" heading a later message
+BUTTON_TEXT_PER_PAPER = len("Summary") + len("Save") + 4  # labels and emoji count as text
+
+
+def paper_block(paper: Paper, number: int) -> PaperBlock:
+    """A paper as its digest section shows it: numbered linked title, first authors,
+    topics and the one-line reason."""
+    lines = [
+        f"**{number}. [{escape(clip(title_of(paper), 250))}]({paper.abs_url})**",
+        escape(first_authors(paper)),
+    ]
+    if paper.topics:
+        lines.append(" ".join(f"`{t}`" for t in paper.topics))
     if paper.reason:
-        lines.append(f"Why: {escape(explain(paper))}")
-    description = "\n".join(lines)
-    return {
-        "title": clip(f"{number}. {escape(title_of(paper))}", EMBED_TITLE_LIMIT),
-        "url": paper.abs_url,
-        "description": clip(description, EMBED_DESCRIPTION_LIMIT),
-        "color": EMBED_COLOUR,
-    }
+        lines.append(f"-# Why: {escape(clip(explain(paper), 300))}")
+    return PaperBlock(number, paper.arxiv_id, "\n".join(lines))
 
 
-def _embed_chars(embed: dict) -> int:
-    return len(embed.get("title", "")) + len(embed.get("description", ""))
+def _block_cost(block: PaperBlock) -> tuple[int, int]:
+    return COMPONENTS_PER_PAPER, len(block.text) + BUTTON_TEXT_PER_PAPER
 
 
 def render_digest(
     papers: Sequence[Paper], max_papers: int, topics_filter: Sequence[str] = ()
 ) -> list[OutgoingMessage]:
-    """A header, then one embed and one Summary button per paper, split into messages
-    of at most 10 embeds and ~6,000 embed characters; a last message for papers beyond
+    """A header, then each paper its own block with its buttons, split in reading order
+    into layout messages within Discord's limits; a last line for papers beyond
     `max_papers`."""
     shown, more = list(papers[:max_papers]), len(papers) - max_papers
     counts = Counter(t for p in papers for t in p.topics)
     topic_line = ", ".join(f"{t} ({n})" for t, n in counts.most_common())
-    header = (
-        f"**arXiv efficiency digest · {_day_label([p.announced for p in papers])}**\n"
+    header = clip(
+        f"## arXiv efficiency digest · {_day_label([p.announced for p in papers])}\n"
         f"{len(papers)} new paper{'s' * (len(papers) != 1)}"
         + (f" · {topic_line}" if topic_line else "")
-        + "\nClick a paper's **Summary** button to reveal its summary, **Save** to keep it in"
-        " your `/readinglist`."
+        + "\n-# **Summary** shows a paper's summary to you · 🔖 **Save** keeps it in your"
+        " `/readinglist` · 👍 👎 tell the bot what this channel likes",
+        1000,
     )
-    chunks: list[list[tuple[dict, SummaryButton]]] = [[]]
-    size = 0
-    for number, paper in enumerate(shown, 1):
-        embed = paper_embed(paper, number)
-        if (
-            len(chunks[-1]) == EMBEDS_PER_MESSAGE
-            or size + _embed_chars(embed) > EMBED_CHARS_PER_MESSAGE
-        ):
-            chunks.append([])
-            size = 0
-        chunks[-1].append((embed, SummaryButton(f"Summary {number}", paper.arxiv_id)))
-        size += _embed_chars(embed)
-    messages = []
-    for index, chunk in enumerate(chunks):
-        content = clip(header, CONTENT_LIMIT) if index == 0 else f"({index + 1}/{len(chunks)})"
-        messages.append(
-            OutgoingMessage(
-                content=content,
-                embeds=tuple(e for e, _ in chunk),
-                buttons=tuple(b for _, b in chunk),
-            )
-        )
+    note = ""
     if more > 0:
         since = min(p.announced for p in papers).isoformat()
         topic_hint = f" topic:{topics_filter[0]}" if len(topics_filter) == 1 else ""
-        line = (
+        note = (
             f"…and {more} more relevant paper{'s' * (more != 1)}: "
             f"`/search{topic_hint} since:{since}` lists them."
         )
-        # Its own message: Discord shows a message's text above its embeds, and this line
-        # belongs after the last paper.
-        messages.append(OutgoingMessage(line))
+    chunks: list[list[PaperBlock]] = [[]]
+    components, text = COMPONENTS_PER_MESSAGE, len(header)
+    for number, paper in enumerate(shown, 1):
+        block = paper_block(paper, number)
+        cost, chars = _block_cost(block)
+        if chunks[-1] and (
+            components + cost > LAYOUT_COMPONENT_LIMIT or text + chars > LAYOUT_TEXT_LIMIT
+        ):
+            chunks.append([])
+            components, text = COMPONENTS_PER_MESSAGE, PART_LINE_CHARS
+        chunks[-1].append(block)
+        components, text = components + cost, text + chars
+    # The last line goes under the last paper when it fits there, else on its own.
+    note_fits = components + 1 <= LAYOUT_COMPONENT_LIMIT and text + len(note) <= LAYOUT_TEXT_LIMIT
+    messages = []
+    for index, chunk in enumerate(chunks):
+        last = index == len(chunks) - 1
+        line = (
+            header
+            if index == 0
+            else f"-# arXiv efficiency digest · part {index + 1} of {len(chunks)}"
+        )
+        messages.append(
+            OutgoingMessage(
+                content=line,
+                blocks=tuple(chunk),
+                note=note if last and note_fits else "",
+            )
+        )
+    if note and not note_fits:
+        messages.append(OutgoingMessage(note))
     return messages
 
 
@@ -244,6 +258,18 @@ def search_page(
         lines[0] += " (no paper has every word; these have some)"
     first = page * size
     lines += [search_line(first + i + 1, p) for i, p in enumerate(papers[:size])]
+    return clip("\n".join(lines), CONTENT_LIMIT)
+
+
+def top_text(ranked: Sequence[tuple[Paper, int, int]], days: int) -> str:
+    """/top: the server's most liked papers of the period, with their votes."""
+    period = f"the last {days} day{'s' * (days != 1)}"
+    if not ranked:
+        return f"No liked papers in this server in {period} yet: 👍 under a digest paper counts."
+    lines = [f"**Most liked in this server, {period}**"]
+    for number, (paper, likes, dislikes) in enumerate(ranked, 1):
+        votes = f" · 👍 {likes}" + (f" 👎 {dislikes}" if dislikes else "")
+        lines.append(search_line(number, paper) + votes)
     return clip("\n".join(lines), CONTENT_LIMIT)
 
 

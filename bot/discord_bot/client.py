@@ -20,7 +20,15 @@ from bot.digests.delivery import (
 from bot.discord_bot.cogs import Papers, Subscriptions, answer_command_error
 from bot.discord_bot.endpoints import use_gateway, use_rest_base
 from bot.discord_bot.reading_cog import ReadingLists
-from bot.discord_bot.views import NO_MENTIONS, SaveButton, SummaryButton, digest_view, embeds_of
+from bot.discord_bot.views import (
+    NO_MENTIONS,
+    SaveButton,
+    SummaryButton,
+    VoteButton,
+    digest_layout,
+    digest_view,
+    embeds_of,
+)
 from bot.models import OutgoingMessage
 from bot.service import Service
 from bot.store import Store
@@ -46,7 +54,11 @@ class DiscordSender:
             content, embeds = message.content or None, embeds_of(message)
             view = digest_view(message)
             # discord.py sends enforce_nonce with every nonce: a repeat returns the original.
-            if view is None:
+            if message.blocks:
+                sent = await channel.send(
+                    view=digest_layout(message), allowed_mentions=NO_MENTIONS, nonce=nonce
+                )
+            elif view is None:
                 sent = await channel.send(
                     content, embeds=embeds, allowed_mentions=NO_MENTIONS, nonce=nonce
                 )
@@ -103,7 +115,7 @@ class ArxivBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.tree.error(answer_command_error)
-        self.add_dynamic_items(SummaryButton, SaveButton)
+        self.add_dynamic_items(SummaryButton, SaveButton, VoteButton)
         await self.add_cog(Papers(self.store, self.digests.relevance_threshold))
         await self.add_cog(Subscriptions(self.store, self.digests, self.sender))
         await self.add_cog(ReadingLists(self.store, self.service))

@@ -14,9 +14,9 @@ from bot.arxiv_ids import parse_arxiv_id
 from bot.classify import TOPICS
 from bot.config import DigestSettings
 from bot.digests.delivery import DeliveryBusy, Sender, deliver_subscription
-from bot.digests.render import paper_card, search_page, status_text, topics_text
+from bot.digests.render import paper_card, search_page, status_text, top_text, topics_text
 from bot.digests.schedule import preview_digest
-from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, embeds_of, save_view
+from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, digest_layout, save_view
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.reading_lists import ReadingListError
 from bot.search import SearchError, search_papers
@@ -27,6 +27,7 @@ from bot.text import clip
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 5
+TOP_PAPERS = 10
 
 
 class UserError(Exception):
@@ -133,6 +134,16 @@ class Papers(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
 
+    @app_commands.command(name="top", description="This server's most liked papers.")
+    @app_commands.describe(days="Votes of the last N days (default 7, up to 365)")
+    @app_commands.guild_only()
+    async def top(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 7
+    ) -> None:
+        since = datetime.now(UTC) - timedelta(days=days)
+        ranked = await self.store.top_papers(str(interaction.guild_id), since, TOP_PAPERS)
+        await reply(interaction, top_text(ranked, days))
+
     @app_commands.command(name="topics", description="Topics and their papers in the last 7 days.")
     async def topics(self, interaction: discord.Interaction) -> None:
         since = datetime.now(UTC).date() - timedelta(days=7)
@@ -163,6 +174,7 @@ class Papers(commands.Cog):
                     "paper seen",
                     "`/paper id`: one paper in full",
                     "`/topics`: topics and their papers this week",
+                    "`/top [days]`: this server's most liked papers (👍 under digest papers)",
                     "`/subscribe [topics] [time] [min_score] [channel] [empty_days] [list]`: "
                     "daily digest (Manage Channels)",
                     "`/save id`, `/unsave id`: your reading list; every paper has a **Save** "
@@ -281,11 +293,14 @@ class Subscriptions(commands.Cog):
             return
         first = messages[0]
         more = f"\n-# Preview of message 1 of {len(messages)}." if len(messages) > 1 else ""
+        if first.blocks:
+            preview = dataclasses.replace(first, note=clip(first.note + more, 500))
+            await interaction.response.send_message(
+                view=digest_layout(preview), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
         await interaction.response.send_message(
-            clip(first.content + more, 2000),
-            embeds=embeds_of(first),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+            clip(first.content + more, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @digest.command(name="now", description="Post this channel's next digest now.")

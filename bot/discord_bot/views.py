@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.digests.render import summary_text
+from bot.digests.render import EMBED_COLOUR, summary_text
 from bot.models import OutgoingMessage, Subscription
 from bot.reading_lists import save_paper
 from bot.store import Store
 from bot.text import clip
+from bot.votes import DOWN, EMOJI, UP, VoteError, cast_vote
 
 
 class _WithStore(Protocol):
@@ -135,6 +136,81 @@ class _PagerSave(discord.ui.Button["ResultPager"]):
 
 
 PAGER_SAVE = "pager:save:"
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"paper:vote:(?P<value>up|down):(?P<id>[\w./-]{4,40})",
+):
+    """👍 or 👎 on a digest paper: one vote per person per paper per channel; the same
+    button again removes it. Persistent like the Summary button."""
+
+    def __init__(self, arxiv_id: str, value: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji=EMOJI[UP if value == "up" else DOWN],
+                custom_id=f"paper:vote:{value}:{arxiv_id}",
+            )
+        )
+        self.arxiv_id, self.value = arxiv_id, value
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VoteButton:
+        return cls(match["id"], match["value"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client: _WithStore = interaction.client  # type: ignore[assignment]
+        if interaction.guild_id is None or interaction.channel_id is None:
+            text = "Votes count in a server's channel."
+        else:
+            try:
+                text = await cast_vote(
+                    client.store,
+                    str(interaction.guild_id),
+                    str(interaction.channel_id),
+                    str(interaction.user.id),
+                    self.arxiv_id,
+                    UP if self.value == "up" else DOWN,
+                )
+            except VoteError as exc:
+                text = str(exc)
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def digest_layout(message: OutgoingMessage, colour: int = EMBED_COLOUR) -> discord.ui.LayoutView:
+    """A layout message: its line, then each paper a section with its Summary button
+    beside it and 👍, 👎 and Save below it, then the closing note."""
+    container: discord.ui.Container[discord.ui.LayoutView] = discord.ui.Container(
+        accent_colour=colour
+    )
+    if message.content:
+        container.add_item(discord.ui.TextDisplay(message.content))
+    for block in message.blocks:
+        container.add_item(
+            discord.ui.Section(
+                discord.ui.TextDisplay(block.text),
+                accessory=SummaryButton(block.arxiv_id),
+            )
+        )
+        container.add_item(
+            discord.ui.ActionRow(
+                VoteButton(block.arxiv_id, "up"),
+                VoteButton(block.arxiv_id, "down"),
+                SaveButton(block.arxiv_id),
+            )
+        )
+    if message.note:
+        container.add_item(discord.ui.TextDisplay(message.note))
+    view = discord.ui.LayoutView(timeout=None)
+    view.add_item(container)
+    return view
 
 
 BUTTONS_PER_ROW = 5

@@ -3,7 +3,7 @@
 Nothing else in the package writes SQL. Methods take and return the plain models in
 `bot.models`, so callers never see rows or cursors. Each concern is a module here
 (papers, search, model calls, subscriptions and digests, polls and state, reading
-lists) over the
+lists, votes) over the
 connection, transactions and migrations of `connection.py`; SQLite-specific SQL that
 several statements share is in `dialect.py`.
 """
@@ -18,6 +18,7 @@ from bot.store.polls import PollStore
 from bot.store.reading_lists import ReadingListStore
 from bot.store.search import SearchFilters, SearchStore
 from bot.store.subscriptions import SubscriptionStore
+from bot.store.votes import VoteStore
 
 __all__ = [
     "HIGHLIGHT_END",
@@ -33,6 +34,12 @@ __all__ = [
 
 
 class Store(
-    PaperStore, SearchStore, ModelCallStore, SubscriptionStore, PollStore, ReadingListStore
+    PaperStore,
+    SearchStore,
+    ModelCallStore,
+    SubscriptionStore,
+    PollStore,
+    ReadingListStore,
+    VoteStore,
 ):
     """An open database. Use `async with await Store.open(path)` or call `close()`."""

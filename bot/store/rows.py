@@ -106,6 +106,8 @@ def message_json(message: models.OutgoingMessage) -> str:
             "content": message.content,
             "embeds": list(message.embeds),
             "buttons": [[b.label, b.arxiv_id] for b in message.buttons],
+            "blocks": [[b.number, b.arxiv_id, b.text] for b in message.blocks],
+            "note": message.note,
         },
         ensure_ascii=False,
     )
@@ -117,6 +119,9 @@ def message_from_json(text: str) -> models.OutgoingMessage:
         content=data["content"],
         embeds=tuple(data["embeds"]),
         buttons=tuple(models.SummaryButton(label, arxiv_id) for label, arxiv_id in data["buttons"]),
+        # Digests recorded before layout messages have neither.
+        blocks=tuple(models.PaperBlock(*block) for block in data.get("blocks", ())),
+        note=data.get("note", ""),
     )
 
 

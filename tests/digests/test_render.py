@@ -6,13 +6,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.digests.render import (
-    CONTENT_LIMIT,
-    EMBED_CHARS_PER_MESSAGE,
-    EMBEDS_PER_MESSAGE,
+    BUTTON_TEXT_PER_PAPER,
+    COMPONENTS_PER_MESSAGE,
+    COMPONENTS_PER_PAPER,
+    LAYOUT_COMPONENT_LIMIT,
+    LAYOUT_TEXT_LIMIT,
     clip,
     escape,
+    paper_block,
     paper_card,
-    paper_embed,
     poll_outcome,
     poll_record,
     render_digest,
@@ -43,25 +45,50 @@ def test_escape_neutralises_markdown_and_mentions() -> None:
     assert clip("abcdef", 4) == "abc…" and clip("abc", 4) == "abc"
 
 
+def components_and_text(message) -> tuple[int, int]:
+    """What Discord counts in a layout message: every component, nested ones included,
+    and every character of text."""
+    components = COMPONENTS_PER_MESSAGE + COMPONENTS_PER_PAPER * len(message.blocks)
+    components += bool(message.note)
+    text = len(message.content) + len(message.note)
+    text += sum(len(b.text) + BUTTON_TEXT_PER_PAPER for b in message.blocks)
+    return components, text
+
+
 def test_a_digest_is_split_within_discords_limits_in_reading_order() -> None:
     papers = [paper(i) for i in range(1, 24)]
     messages = render_digest(papers, max_papers=21)
-    embeds = [e for m in messages for e in m.embeds]
-    assert [e["title"].split(".")[0] for e in embeds] == [str(i) for i in range(1, 22)]
+    blocks = [b for m in messages for b in m.blocks]
+    assert [b.number for b in blocks] == list(range(1, 22))
+    assert [b.arxiv_id for b in blocks] == [p.arxiv_id for p in papers[:21]]
     for message in messages:
-        assert len(message.embeds) <= EMBEDS_PER_MESSAGE
-        assert sum(len(e["title"]) + len(e["description"]) for e in message.embeds) <= (
-            EMBED_CHARS_PER_MESSAGE
-        )
-        assert len(message.content) <= CONTENT_LIMIT
-        assert [b.arxiv_id for b in message.buttons] == [
-            e["url"].rsplit("/", 1)[1] for e in message.embeds
-        ]
-    assert messages[0].content.startswith("**arXiv efficiency digest · ")
+        components, text = components_and_text(message)
+        assert components <= LAYOUT_COMPONENT_LIMIT and text <= LAYOUT_TEXT_LIMIT
+        assert message.embeds == () and message.buttons == ()
+    assert [len(m.blocks) for m in messages] == [5, 5, 5, 5, 1]  # 7 components a paper
+    assert messages[0].content.startswith("## arXiv efficiency digest · ")
     assert "23 new papers" in messages[0].content
-    assert "…and 2 more relevant papers" in messages[-1].content
-    assert messages[-1].embeds == () and messages[-1].buttons == ()  # after the last paper
-    assert "Why: title: quantization" in embeds[0]["description"]
+    assert messages[1].content == "-# arXiv efficiency digest · part 2 of 5"
+    # The last line sits under the last paper, in the same message.
+    assert messages[-1].note.startswith("…and 2 more relevant papers")
+    assert all(not m.note for m in messages[:-1])
+    first = blocks[0].text.splitlines()
+    assert first[0] == "**1. [Paper 1 about 4-bit quantization](https://arxiv.org/abs/2511.00001)**"
+    assert first[1] == "Ada Lovelace, Alan Turing, Grace Hopper, et al."
+    assert first[2:] == ["`quantization`", "-# Why: title: quantization"]
+
+
+def test_long_papers_split_by_text_before_components() -> None:
+    """Four thousand characters of text per message bind before forty components when
+    titles and reasons run long (escaping Markdown doubles some of them)."""
+    long = [paper(i, reason="title: " + "low_bit_*quant* " * 20) for i in range(1, 11)]
+    long = [replace(p, title=p.title + " with_*long*_words" * 14) for p in long]
+    messages = render_digest(long, max_papers=10)
+    assert [b.number for m in messages for b in m.blocks] == list(range(1, 11))
+    for message in messages:
+        components, text = components_and_text(message)
+        assert components <= LAYOUT_COMPONENT_LIMIT and text <= LAYOUT_TEXT_LIMIT
+    assert any(len(m.blocks) < 5 for m in messages[:-1])  # text, not components, split them
 
 
 def test_paper_card_search_line_and_summary_text() -> None:
@@ -75,7 +102,7 @@ def test_paper_card_search_line_and_summary_text() -> None:
     assert line.startswith("**3.** [Paper 7 about 4") and "et al." in line
     text = summary_text(shown)
     assert "**TL;DR**" in text and "no AI summary yet" in text and len(text) <= 2000
-    assert paper_embed(shown, 1)["title"] == "1. Paper 7 about 4-bit quantization"
+    assert paper_block(shown, 1).text.startswith("**1. [Paper 7 about 4-bit quantization](")
 
 
 def test_poll_lines() -> None:

@@ -14,6 +14,8 @@ from bot.subscriptions import subscribe
 from tests.fake_discord import CHANNEL_ID, GUILD_ID, FakeDiscord
 
 TOKEN = "discord-test-token-never-logged"
+# The 2025-11-12 digest: 15 papers, five to a layout message.
+FULL_DIGEST = 3
 
 
 async def start_bot(
@@ -52,3 +54,44 @@ async def subscribe_here(bot: ArxivBot, **options: object) -> None:
 
 def later() -> datetime:
     return datetime.now(UTC) + timedelta(days=1, minutes=1)
+
+
+# -- reading what the bot posted -----------------------------------------------------------
+
+
+def components_of(message: dict) -> list[dict]:
+    """Every component of a posted message in reading order, nested ones included."""
+    found: list[dict] = []
+
+    def walk(components: list[dict]) -> None:
+        for component in components:
+            found.append(component)
+            walk(component.get("components") or [])
+            if component.get("accessory"):
+                walk([component["accessory"]])
+
+    walk(message.get("components") or [])
+    return found
+
+
+def buttons(message: dict, prefix: str = "") -> list[dict]:
+    return [
+        c
+        for c in components_of(message)
+        if c.get("type") == 2 and c.get("custom_id", "").startswith(prefix)
+    ]
+
+
+def papers_of(message: dict) -> list[str]:
+    """The arXiv ids of a digest message's papers, in order (each paper has one Summary
+    button)."""
+    return [b["custom_id"].rsplit(":", 1)[-1] for b in buttons(message, "paper:summary:")]
+
+
+def text_displays(message: dict) -> list[str]:
+    return [c["content"] for c in components_of(message) if c.get("type") == 10]
+
+
+def all_text(message: dict) -> str:
+    """What a reader reads in a message: its content, and the text of its layout."""
+    return "\n".join([message.get("content") or "", *text_displays(message)])

@@ -1,0 +1,65 @@
+"""Votes on digest papers: who liked what, in which channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.models import Paper
+from bot.store.connection import StoreBase, iso, now_iso
+from bot.store.rows import PAPER_COLUMNS, paper_from_row
+
+
+class VoteStore(StoreBase):
+    async def channel_received(self, channel_id: str, arxiv_id: str) -> bool:
+        """Whether a digest of this channel's subscription holds the paper."""
+        async with self._conn.execute(
+            "SELECT 1 FROM digest_papers d JOIN subscriptions s ON s.id = d.subscription_id"
+            " JOIN papers p ON p.id = d.paper_id WHERE s.channel_id = ? AND p.arxiv_id = ?",
+            (channel_id, arxiv_id),
+        ) as cur:
+            return await cur.fetchone() is not None
+
+    async def toggle_vote(
+        self, guild_id: str, channel_id: str, user_id: str, arxiv_id: str, value: int
+    ) -> tuple[int | None, int | None]:
+        """Set a person's vote on a paper in a channel, or remove it when it is the vote
+        they already cast; returns (before, after), None for no vote."""
+        async with self._transaction() as conn:
+            async with conn.execute(
+                "SELECT v.value FROM votes v JOIN papers p ON p.id = v.paper_id"
+                " WHERE v.channel_id = ? AND v.user_id = ? AND p.arxiv_id = ?",
+                (channel_id, user_id, arxiv_id),
+            ) as cur:
+                row = await cur.fetchone()
+            before = row[0] if row else None
+            if before == value:
+                await conn.execute(
+                    "DELETE FROM votes WHERE channel_id = ? AND user_id = ?"
+                    " AND paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
+                    (channel_id, user_id, arxiv_id),
+                )
+                return before, None
+            await conn.execute(
+                "INSERT INTO votes (channel_id, user_id, paper_id, guild_id, value, voted_at)"
+                " SELECT ?, ?, id, ?, ?, ? FROM papers WHERE arxiv_id = ?"
+                " ON CONFLICT (channel_id, user_id, paper_id) DO UPDATE SET"
+                " value = excluded.value, voted_at = excluded.voted_at",
+                (channel_id, user_id, guild_id, value, now_iso(), arxiv_id),
+            )
+        return before, value
+
+    async def top_papers(
+        self, guild_id: str, since: datetime, limit: int = 10
+    ) -> list[tuple[Paper, int, int]]:
+        """The server's most liked papers among votes cast since `since`: (paper, 👍, 👎),
+        most net likes first; only papers with more likes than dislikes."""
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS}, v.likes, v.dislikes FROM ("
+            "   SELECT paper_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes"
+            "   FROM votes WHERE guild_id = ? AND voted_at >= ? GROUP BY paper_id"
+            "   HAVING sum(value) > 0) v JOIN papers p ON p.id = v.paper_id"
+            " ORDER BY v.likes - v.dislikes DESC, v.likes DESC, p.announced DESC LIMIT ?",
+            (guild_id, iso(since), limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(paper_from_row(row[:-2]), row[-2], row[-1]) for row in rows]

@@ -1,0 +1,109 @@
+"""Votes under digest papers: one per person per paper per channel, changeable and
+removable, answered privately, kept across restarts; /top ranks the server's likes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Settings
+from bot.digests.delivery import deliver_due
+from bot.discord_bot.client import ArxivBot
+from bot.store import Store
+from tests.discord_bot.harness import (
+    answer,
+    buttons,
+    is_ephemeral,
+    later,
+    papers_of,
+    start_bot,
+    stop_bot,
+    subscribe_here,
+    text_of,
+)
+from tests.fake_discord import (
+    ADMIN_ID,
+    CHANNEL_ID,
+    MEMBER_ID,
+    SECOND_CHANNEL_ID,
+    FakeDiscord,
+)
+
+pytestmark = pytest.mark.loopback
+
+
+def vote(fake: FakeDiscord, message: dict, arxiv_id: str, value: str, user: str) -> str:
+    return fake.click(
+        f"paper:vote:{value}:{arxiv_id}", message, user_id=user, channel_id=message["channel_id"]
+    )
+
+
+async def said(fake: FakeDiscord, token: str) -> str:
+    [response] = await answer(fake, token)
+    assert is_ephemeral(response)
+    return text_of(response)
+
+
+async def test_a_vote_is_noted_changed_and_removed_and_survives_a_restart(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    await subscribe_here(bot)
+    await deliver_due(bot.store, bot.digests, bot.sender, later())
+    message = fake_discord.posted(CHANNEL_ID)[0]
+    first, second = papers_of(message)[:2]
+    assert {b["custom_id"] for b in buttons(message, "paper:vote:")} >= {
+        f"paper:vote:up:{first}",
+        f"paper:vote:down:{first}",
+    }
+    try:
+        assert await said(fake_discord, vote(fake_discord, message, first, "up", MEMBER_ID)) == (
+            "Noted: 👍."
+        )
+        assert await said(fake_discord, vote(fake_discord, message, first, "down", MEMBER_ID)) == (
+            "Changed to 👎."
+        )
+        assert await said(fake_discord, vote(fake_discord, message, first, "down", MEMBER_ID)) == (
+            "Removed your 👎."
+        )
+        await said(fake_discord, vote(fake_discord, message, first, "up", MEMBER_ID))
+        await said(fake_discord, vote(fake_discord, message, first, "up", ADMIN_ID))
+        await said(fake_discord, vote(fake_discord, message, second, "down", ADMIN_ID))
+    finally:
+        await stop_bot(bot, task)
+    # A new process: the buttons still answer, and the votes are still there.
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        assert await said(fake_discord, vote(fake_discord, message, second, "up", MEMBER_ID)) == (
+            "Noted: 👍."
+        )
+        token = fake_discord.slash("top")
+        text = await said(fake_discord, token)
+        lines = text.splitlines()
+        assert lines[0] == "**Most liked in this server, the last 7 days**"
+        assert f"abs/{first}>" in lines[1] and lines[2].endswith("· 👍 2")  # title, then byline
+        # One like and one dislike: not liked on balance, so not listed.
+        assert all(f"abs/{second}>" not in line for line in lines)
+    finally:
+        await stop_bot(bot, task)
+
+
+async def test_a_vote_on_a_paper_the_channel_never_received_writes_nothing(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    message = fake_discord.posted(CHANNEL_ID)[0]
+    # The same buttons, clicked in a channel whose digests never had the paper.
+    elsewhere = {**message, "channel_id": SECOND_CHANNEL_ID}
+    paper = papers_of(message)[0]
+    text = await said(fake_discord, vote(fake_discord, elsewhere, paper, "up", MEMBER_ID))
+    assert text == "This channel's digests never had that paper, so a vote here cannot count."
+    token = fake_discord.slash("top")
+    assert (await said(fake_discord, token)).startswith("No liked papers in this server")
+
+
+async def test_top_takes_a_period(running: ArxivBot, fake_discord: FakeDiscord) -> None:
+    token = fake_discord.slash("top", {"days": 30})
+    assert await said(fake_discord, token) == (
+        "No liked papers in this server in the last 30 days yet: 👍 under a digest paper counts."
+    )

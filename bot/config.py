@@ -71,6 +71,7 @@ class DigestSettings:
     max_papers: int
     relevance_threshold: float
     give_up_hours: float = 24.0  # a channel failing this long is paused
+    votes_to_learn: int = 20  # a channel's votes steer its digests from this many on
 
 
 class Settings(BaseSettings):
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
     digest_max_papers: int = Field(15, ge=1, le=50)
     poll_interval_minutes: int = Field(60, ge=5, le=24 * 60)
     delivery_give_up_hours: float = Field(24.0, gt=0, le=24 * 30)
+    channel_votes_to_learn: int = Field(20, ge=1, le=100_000)
 
     @field_validator("digest_time")
     @classmethod
@@ -259,6 +261,7 @@ class Settings(BaseSettings):
             self.digest_max_papers,
             self.relevance_threshold,
             self.delivery_give_up_hours,
+            self.channel_votes_to_learn,
         )
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
+from bot.channel_taste import ChannelTastes
 from bot.classify import Classifier
 from bot.config import Settings
 from bot.digests.delivery import Sender, deliver_due
@@ -45,6 +46,7 @@ class Service:
         self.poll_lock = asyncio.Lock()  # one poll cycle at a time
         # Polls and on-demand lookups (a saved id the store lacks) share arXiv's pace.
         self.arxiv_pacer = ArxivPacer(settings.arxiv.delay_seconds)
+        self.tastes = ChannelTastes(classifier, settings.digests.votes_to_learn)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(
@@ -144,7 +146,13 @@ class Service:
         # each before anything new for its channel.
         while True:
             try:
-                await deliver_due(self.store, self.settings.digests, sender, datetime.now(UTC))
+                await deliver_due(
+                    self.store,
+                    self.settings.digests,
+                    sender,
+                    datetime.now(UTC),
+                    tastes=self.tastes,
+                )
             except Exception:
                 log.exception("digest round failed; next one in %ds", DIGEST_CHECK_SECONDS)
             await asyncio.sleep(DIGEST_CHECK_SECONDS)

@@ -156,3 +156,55 @@ async def database_with_due_digests(
     finally:
         await store.close()
     return set().union(*(papers_shown(m) for m in messages))
+
+
+LABELLED_DAYS = [
+    "2025-04-16",
+    "2025-06-18",
+    "2025-08-20",
+    "2025-09-17",
+    "2025-10-03",
+    "2025-11-12",
+    "2025-12-10",
+    "2026-01-21",
+    "2026-03-18",
+    "2026-05-20",
+]
+
+
+async def readers_who_like_one_topic(
+    store: object, channel_id: str, topic: str, votes: int, first_days: int = 6
+) -> int:
+    """A channel subscribed from the first labelled day, sent one digest of the first
+    `first_days` days, whose readers vote on the papers it received in listing order:
+    👍 when the paper has `topic`, 👎 otherwise, until `votes` votes. Returns the 👍."""
+    from bot.config import load_settings
+    from bot.digests.schedule import plan_digest
+    from bot.store import Store
+
+    assert isinstance(store, Store)
+    settings = load_settings()
+    start = date.fromisoformat(LABELLED_DAYS[0])
+    subscription = await store.save_subscription(
+        "910000000000000001", channel_id, (), "08:00", 0.5, False, start, datetime.now(UTC)
+    )
+    await plan_digest(store, settings.digests, subscription, datetime.now(UTC), scheduled=False)
+    last = date.fromisoformat(LABELLED_DAYS[first_days - 1])
+    received = [
+        p
+        for p in await store.relevant_papers(start, last, 0.0)
+        if await store.channel_received(channel_id, p.arxiv_id)
+    ]
+    received.sort(key=lambda p: (p.announced, p.arxiv_id))
+    likes = 0
+    for index, paper in enumerate(received[:votes]):
+        liked = topic in paper.topics
+        likes += liked
+        await store.toggle_vote(
+            "910000000000000001",
+            channel_id,
+            f"reader{index % 7}",
+            paper.arxiv_id,
+            1 if liked else -1,
+        )
+    return likes

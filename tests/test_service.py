@@ -51,7 +51,7 @@ async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
     service.start(sender, ready, lambda: [GUILD], lambda: gateway["latency"], poll=False)
     await until(lambda: len(sender.posted) >= 2)
     assert {channel for channel, _ in sender.posted} == {CHANNEL}
-    assert sender.posted[0][1].content.startswith("**arXiv efficiency digest · ")
+    assert sender.posted[0][1].content.startswith("## arXiv efficiency digest · ")
     assert await store.get_state("gateway_heartbeat") is None  # gateway down: nothing recorded
 
     await service.stop()  # the loops end; nothing runs on after stop

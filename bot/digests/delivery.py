@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.channel_taste import ChannelTastes
 from bot.config import DigestSettings
 from bot.digests.schedule import plan_digest
 from bot.models import OutgoingMessage, Subscription, SubscriptionStatus
@@ -149,6 +150,7 @@ async def deliver_subscription(
     subscription: Subscription,
     now: datetime,
     scheduled: bool = True,
+    tastes: ChannelTastes | None = None,
 ) -> int:
     """Finish any digest a crash or a failure left half-posted, then post what is due;
     one delivery per subscription at a time, whoever asks. Raises DeliveryBusy when
@@ -162,7 +164,7 @@ async def deliver_subscription(
         if current is None or current.status is not SubscriptionStatus.ACTIVE:
             return 0
         if not scheduled or current.next_due_at <= now:
-            if await plan_digest(store, settings, current, now, scheduled) is None:
+            if await plan_digest(store, settings, current, now, scheduled, tastes) is None:
                 return 0
             return await send_pending(store, sender, current, holder, settings, now)
         return 0
@@ -179,6 +181,7 @@ async def deliver_due(
     sender: Sender,
     now: datetime | None = None,
     concurrency: int = DELIVERY_CONCURRENCY,
+    tastes: ChannelTastes | None = None,
 ) -> int:
     """Deliver every due subscription, and the unsent rest of any earlier digest, several
     channels at a time (each channel's messages in order); one channel's failure never
@@ -192,7 +195,9 @@ async def deliver_due(
     async def one(subscription: Subscription) -> int:
         async with gate:
             try:
-                return await deliver_subscription(store, settings, sender, subscription, now)
+                return await deliver_subscription(
+                    store, settings, sender, subscription, now, tastes=tastes
+                )
             except DeliveryBusy:
                 log.debug("digest already being posted channel=%s", subscription.channel_id)
                 return 0

@@ -36,6 +36,7 @@ EMBED_TITLE_LIMIT = 256
 EMBED_DESCRIPTION_LIMIT = 4096
 
 EMBED_COLOUR = 0xB31B1B  # arXiv red
+NOTICEABLE_SHIFT = 0.5  # log-odds: a channel's votes moving a paper this far are shown
 FIELD_LIMIT = 1024
 
 
@@ -259,6 +260,18 @@ def search_page(
     first = page * size
     lines += [search_line(first + i + 1, p) for i, p in enumerate(papers[:size])]
     return clip("\n".join(lines), CONTENT_LIMIT)
+
+
+def votes_moved(shift: float) -> str:
+    return "liked here ▲" if shift > 0 else "less liked here ▼"
+
+
+def channel_score_text(paper: Paper, score: float, shift: float) -> str:
+    """/paper in a channel whose votes steer its digests: what they make of this paper."""
+    said = f"{score:.2f} here (global {paper.relevance or 0.0:.2f})"
+    if abs(shift) < NOTICEABLE_SHIFT:
+        return f"{said}: this channel's votes barely move it"
+    return f"{said}: {votes_moved(shift)}, by this channel's votes"
 
 
 def top_text(ranked: Sequence[tuple[Paper, int, int]], days: int) -> str:

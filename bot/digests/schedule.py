@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, time, timedelta
 
+from bot.channel_taste import TASTE_FLOOR, ChannelTastes
 from bot.config import DigestSettings
 from bot.digests.render import render_digest, render_note
-from bot.models import OutgoingMessage, PollOutcome, Subscription
+from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
 
 log = logging.getLogger("bot.digests")
@@ -20,17 +21,34 @@ def next_due(digest_time: str, after: datetime) -> datetime:
     return candidate if candidate > after else candidate + timedelta(days=1)
 
 
+async def choose_papers(
+    store: Store,
+    settings: DigestSettings,
+    subscription: Subscription,
+    tastes: ChannelTastes | None = None,
+) -> list[Paper]:
+    """The papers a channel's next digest holds, best first: by the global score, or by
+    the channel's own once its readers voted enough (its min_score then applies to that)."""
+    taste = await tastes.for_channel(store, subscription.channel_id) if tastes else None
+    if tastes is None or taste is None:
+        return await store.digest_candidates(subscription, settings.relevance_threshold)
+    pool = await store.digest_candidates(subscription, settings.relevance_threshold, TASTE_FLOOR)
+    floor = max(settings.relevance_threshold, subscription.min_score)
+    return tastes.rank(taste, pool, floor)
+
+
 async def plan_digest(
     store: Store,
     settings: DigestSettings,
     subscription: Subscription,
     now: datetime,
     scheduled: bool,
+    tastes: ChannelTastes | None = None,
 ) -> int | None:
     """Record the digest a subscription is due (papers, or a note), or nothing when there is
     nothing to say. A scheduled digest also moves the subscription to its next day."""
     following = next_due(subscription.digest_time, now) if scheduled else None
-    papers = await store.digest_candidates(subscription, settings.relevance_threshold)
+    papers = await choose_papers(store, settings, subscription, tastes)
     if papers:
         messages = render_digest(papers, settings.max_papers, subscription.topics)
         digest_id = await store.record_digest(
@@ -59,10 +77,13 @@ async def plan_digest(
 
 
 async def preview_digest(
-    store: Store, settings: DigestSettings, subscription: Subscription
+    store: Store,
+    settings: DigestSettings,
+    subscription: Subscription,
+    tastes: ChannelTastes | None = None,
 ) -> list[OutgoingMessage]:
     """The messages the channel's next digest would post now; nothing is recorded."""
-    papers = await store.digest_candidates(subscription, settings.relevance_threshold)
+    papers = await choose_papers(store, settings, subscription, tastes)
     if not papers:
         return []
     return render_digest(papers, settings.max_papers, subscription.topics)

@@ -116,8 +116,9 @@ class ArxivBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.tree.error(answer_command_error)
         self.add_dynamic_items(SummaryButton, SaveButton, VoteButton)
-        await self.add_cog(Papers(self.store, self.digests.relevance_threshold))
-        await self.add_cog(Subscriptions(self.store, self.digests, self.sender))
+        tastes = self.service.tastes
+        await self.add_cog(Papers(self.store, self.digests.relevance_threshold, tastes))
+        await self.add_cog(Subscriptions(self.store, self.digests, self.sender, tastes))
         await self.add_cog(ReadingLists(self.store, self.service))
         await self._sync_commands()
         await self.store.set_state("service_started", "1")

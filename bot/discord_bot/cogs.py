@@ -11,10 +11,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.arxiv_ids import parse_arxiv_id
+from bot.channel_taste import ChannelTastes
 from bot.classify import TOPICS
 from bot.config import DigestSettings
 from bot.digests.delivery import DeliveryBusy, Sender, deliver_subscription
-from bot.digests.render import paper_card, search_page, status_text, top_text, topics_text
+from bot.digests.render import (
+    channel_score_text,
+    paper_card,
+    search_page,
+    status_text,
+    top_text,
+    topics_text,
+)
 from bot.digests.schedule import preview_digest
 from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, digest_layout, save_view
 from bot.models import SearchQuery, SubscriptionStatus
@@ -69,9 +77,10 @@ def _require_manage_channels(interaction: discord.Interaction) -> None:
 class Papers(commands.Cog):
     """Finding papers: /search, /paper, /topics, /status, /help."""
 
-    def __init__(self, store: Store, relevance_threshold: float) -> None:
+    def __init__(self, store: Store, relevance_threshold: float, tastes: ChannelTastes) -> None:
         self.store = store
         self.threshold = relevance_threshold
+        self.tastes = tastes
 
     @app_commands.command(name="search", description="Search every paper the bot has seen.")
     @app_commands.describe(
@@ -126,7 +135,18 @@ class Papers(commands.Cog):
         paper = await self.store.get_paper(parsed[0])
         if paper is None:
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
-        embed = discord.Embed.from_dict(paper_card(paper))
+        card = paper_card(paper)
+        taste = await self.tastes.for_channel(self.store, str(interaction.channel_id))
+        if taste is not None:
+            score, shift = self.tastes.adjusted(taste, paper)
+            card["fields"].append(
+                {
+                    "name": "In this channel",
+                    "value": channel_score_text(paper, score, shift),
+                    "inline": False,
+                }
+            )
+        embed = discord.Embed.from_dict(card)
         await interaction.response.send_message(
             embed=embed,
             view=save_view(paper.arxiv_id),
@@ -202,10 +222,13 @@ class Subscriptions(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, store: Store, digests: DigestSettings, sender: Sender) -> None:
+    def __init__(
+        self, store: Store, digests: DigestSettings, sender: Sender, tastes: ChannelTastes
+    ) -> None:
         self.store = store
         self.digests = digests
         self.sender = sender
+        self.tastes = tastes
 
     def _channel(
         self, interaction: discord.Interaction, channel: discord.abc.GuildChannel | None
@@ -287,7 +310,7 @@ class Subscriptions(commands.Cog):
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription is None or subscription.status is SubscriptionStatus.DELETED:
             raise UserError("This channel has no digest. `/subscribe` sets one up.")
-        messages = await preview_digest(store, self.digests, subscription)
+        messages = await preview_digest(store, self.digests, subscription, self.tastes)
         if not messages:
             await reply(interaction, "Nothing new for this channel since its last digest.")
             return
@@ -313,7 +336,13 @@ class Subscriptions(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             posted = await deliver_subscription(
-                store, self.digests, self.sender, subscription, datetime.now(UTC), scheduled=False
+                store,
+                self.digests,
+                self.sender,
+                subscription,
+                datetime.now(UTC),
+                scheduled=False,
+                tastes=self.tastes,
             )
         except DeliveryBusy:
             raise UserError(

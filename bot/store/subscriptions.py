@@ -196,10 +196,13 @@ class SubscriptionStore(StoreBase):
                 (status.value, reason, now_iso(), subscription_id),
             )
 
-    async def digest_candidates(self, subscription: Subscription, threshold: float) -> list[Paper]:
-        """Relevant papers matching a subscription that it has not received, best first."""
+    async def digest_candidates(
+        self, subscription: Subscription, threshold: float, floor: float | None = None
+    ) -> list[Paper]:
+        """Relevant papers matching a subscription that it has not received, best first;
+        with `floor`, every paper scoring at least that (the channel's own model decides)."""
         params: list[Any] = [
-            max(threshold, subscription.min_score),
+            max(threshold, subscription.min_score) if floor is None else floor,
             subscription.starts_on.isoformat(),
             subscription.id,
         ]

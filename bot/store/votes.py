@@ -63,3 +63,27 @@ class VoteStore(StoreBase):
         ) as cur:
             rows = await cur.fetchall()
         return [(paper_from_row(row[:-2]), row[-2], row[-1]) for row in rows]
+
+    async def channel_vote_stamp(self, channel_id: str) -> tuple[int, str]:
+        """How many votes a channel holds and when the last was cast: it changed when
+        either did."""
+        async with self._conn.execute(
+            "SELECT count(*), coalesce(max(voted_at), '') FROM votes WHERE channel_id = ?",
+            (channel_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return row[0], row[1]
+
+    async def channel_votes(self, channel_id: str, limit: int) -> list[tuple[Paper, int]]:
+        """The `limit` papers most recently voted on in the channel, each with its net vote
+        (👍 minus 👎)."""
+        async with self._conn.execute(
+            f"SELECT {PAPER_COLUMNS}, v.net FROM (SELECT paper_id, sum(value) AS net,"
+            " max(voted_at) AS last FROM votes WHERE channel_id = ? GROUP BY paper_id"
+            " ORDER BY last DESC, paper_id LIMIT ?) v"
+            " JOIN papers p ON p.id = v.paper_id ORDER BY p.id",
+            (channel_id, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(paper_from_row(row[:-1]), row[-1]) for row in rows]

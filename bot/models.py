@@ -152,6 +152,7 @@ class Subscription:
     next_due_at: datetime
     last_digest_at: datetime | None
     shared_list: bool = False  # the Save button also adds to the channel's reading list
+    next_weekly_at: datetime | None = None  # the weekly most-liked digest; None: none
 
 
 @dataclass(frozen=True, slots=True)

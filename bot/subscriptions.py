@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.classify import TOPICS
 from bot.config import DigestSettings
-from bot.digests.schedule import next_due
+from bot.digests.schedule import next_due, next_weekly
 from bot.models import Subscription, SubscriptionStatus
 from bot.store import Store
 
@@ -55,6 +55,7 @@ async def subscribe(
     post_empty: bool = False,
     now: datetime | None = None,
     shared_list: bool | None = None,
+    weekly: bool | None = None,
 ) -> Subscription:
     """Subscribe a channel, or update its subscription. Its first digest covers the most
     recent listing day, not the whole archive."""
@@ -74,6 +75,8 @@ async def subscribe(
         starts_on,
         next_due(chosen_time, now),
         shared_list,
+        next_weekly(chosen_time, now),
+        weekly,
     )
 
 
@@ -101,5 +104,10 @@ def describe(subscription: Subscription) -> str:
         f"score ≥ {subscription.min_score:.2f}"
         + (", posts a note on empty days" if subscription.post_empty else "")
         + (", keeps a shared reading list" if subscription.shared_list else "")
+        + (
+            f", the week's most liked on Mondays at {subscription.digest_time}"
+            if subscription.next_weekly_at
+            else ""
+        )
         + f" ({state})"
     )

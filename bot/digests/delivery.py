@@ -23,7 +23,7 @@ from typing import Protocol
 
 from bot.channel_taste import ChannelTastes
 from bot.config import DigestSettings
-from bot.digests.schedule import plan_digest
+from bot.digests.schedule import plan_digest, plan_weekly
 from bot.models import OutgoingMessage, Subscription, SubscriptionStatus
 from bot.store import Store
 
@@ -163,11 +163,21 @@ async def deliver_subscription(
         current = await store.subscription_for_channel(subscription.channel_id)
         if current is None or current.status is not SubscriptionStatus.ACTIVE:
             return 0
-        if not scheduled or current.next_due_at <= now:
-            if await plan_digest(store, settings, current, now, scheduled, tastes) is None:
-                return 0
-            return await send_pending(store, sender, current, holder, settings, now)
-        return 0
+        posted = 0
+        due = not scheduled or current.next_due_at <= now
+        if due and await plan_digest(store, settings, current, now, scheduled, tastes):
+            posted += await send_pending(store, sender, current, holder, settings, now)
+        weekly = await store.subscription_for_channel(subscription.channel_id)
+        if (
+            scheduled
+            and weekly is not None
+            and weekly.status is SubscriptionStatus.ACTIVE
+            and weekly.next_weekly_at is not None
+            and weekly.next_weekly_at <= now
+            and await plan_weekly(store, weekly, now) is not None
+        ):
+            posted += await send_pending(store, sender, weekly, holder, settings, now)
+        return posted
     finally:
         await store.release_delivery(subscription.id, holder)
 
@@ -191,6 +201,7 @@ async def deliver_due(
     gate = asyncio.Semaphore(concurrency)
     work = {s.id: s for s in await store.subscriptions_with_unsent(now)}
     work |= {s.id: s for s in await store.due_subscriptions(now)}
+    work |= {s.id: s for s in await store.weekly_due_subscriptions(now)}
 
     async def one(subscription: Subscription) -> int:
         async with gate:

@@ -167,6 +167,19 @@ def render_digest(
     return messages
 
 
+def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMessage]:
+    """The week's most liked papers in a channel: one layout message, best first."""
+    blocks = []
+    for number, (paper, likes, dislikes) in enumerate(ranked, 1):
+        block = paper_block(paper, number)
+        votes = f"👍 {likes}" + (f" · 👎 {dislikes}" if dislikes else "")
+        blocks.append(PaperBlock(block.number, block.arxiv_id, f"{block.text}\n-# {votes}"))
+    header = (
+        "## This week's most liked here\n-# The papers this channel voted up in the last 7 days."
+    )
+    return [OutgoingMessage(content=header, blocks=tuple(blocks))]
+
+
 def render_note(kind: str, reasons: Sequence[str] = ()) -> OutgoingMessage:
     if kind == "arxiv-down":
         why = f" ({escape(reasons[-1])})" if reasons else ""

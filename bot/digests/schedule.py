@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from bot.channel_taste import TASTE_FLOOR, ChannelTastes
 from bot.config import DigestSettings
-from bot.digests.render import render_digest, render_note
+from bot.digests.render import render_digest, render_note, render_weekly
 from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
 
@@ -19,6 +19,39 @@ def next_due(digest_time: str, after: datetime) -> datetime:
     hour, minute = (int(part) for part in digest_time.split(":"))
     candidate = datetime.combine(after.astimezone(UTC).date(), time(hour, minute), tzinfo=UTC)
     return candidate if candidate > after else candidate + timedelta(days=1)
+
+
+WEEKLY_DAY = 0  # Monday
+WEEKLY_PAPERS = 5
+
+
+def next_weekly(digest_time: str, after: datetime) -> datetime:
+    """The next Monday at `digest_time` (HH:MM UTC) strictly after `after`."""
+    moment = next_due(digest_time, after)
+    return moment + timedelta(days=(WEEKLY_DAY - moment.weekday()) % 7)
+
+
+async def plan_weekly(store: Store, subscription: Subscription, now: datetime) -> int | None:
+    """Record the channel's weekly digest of its most liked papers of the past week, or
+    nothing when it liked nothing; either way the next one is a week on."""
+    following = next_weekly(subscription.digest_time, now)
+    ranked = await store.top_papers(
+        subscription.guild_id,
+        now - timedelta(days=7),
+        WEEKLY_PAPERS,
+        channel_id=subscription.channel_id,
+    )
+    if not ranked:
+        await store.postpone_weekly(subscription.id, following)
+        return None
+    digest_id = await store.record_weekly_digest(subscription.id, render_weekly(ranked), following)
+    log.info(
+        "weekly digest planned subscription=%d channel=%s papers=%d",
+        subscription.id,
+        subscription.channel_id,
+        len(ranked),
+    )
+    return digest_id
 
 
 async def choose_papers(

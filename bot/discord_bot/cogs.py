@@ -195,8 +195,8 @@ class Papers(commands.Cog):
                     "`/paper id`: one paper in full",
                     "`/topics`: topics and their papers this week",
                     "`/top [days]`: this server's most liked papers (👍 under digest papers)",
-                    "`/subscribe [topics] [time] [min_score] [channel] [empty_days] [list]`: "
-                    "daily digest (Manage Channels)",
+                    "`/subscribe [topics] [time] [min_score] [channel] [empty_days] [list]"
+                    " [weekly]`: daily digest (Manage Channels)",
                     "`/save id`, `/unsave id`: your reading list; every paper has a **Save** "
                     "button too",
                     "`/readinglist [month] [export] [channel]`: your list (or a channel's), "
@@ -249,6 +249,7 @@ class Subscriptions(commands.Cog):
         channel="Where to post (default: this channel)",
         empty_days="Post a short note on days without new papers",
         shared_list="Keep a reading list for the channel: Save buttons here also add to it",
+        weekly="Also post the week's most liked papers here, on Mondays",
     )
     @app_commands.rename(shared_list="list")
     @app_commands.default_permissions(manage_channels=True)
@@ -262,6 +263,7 @@ class Subscriptions(commands.Cog):
         channel: discord.TextChannel | None = None,
         empty_days: bool = False,
         shared_list: bool | None = None,
+        weekly: bool | None = None,
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
@@ -275,6 +277,7 @@ class Subscriptions(commands.Cog):
             min_score,
             empty_days,
             shared_list=shared_list,
+            weekly=weekly,
         )
         await reply(
             interaction,

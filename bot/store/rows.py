@@ -13,7 +13,7 @@ from bot.store.dialect import joined, json_list, json_value
 
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
-    " status_reason, starts_on, next_due_at, last_digest_at, shared_list"
+    " status_reason, starts_on, next_due_at, last_digest_at, shared_list, next_weekly_at"
 )
 
 PAPER_COLUMNS = f"""
@@ -97,6 +97,7 @@ def subscription_from_row(row: Row) -> models.Subscription:
         next_due_at=datetime.fromisoformat(row[10]),
         last_digest_at=from_iso(row[11]),
         shared_list=bool(row[12]),
+        next_weekly_at=from_iso(row[13]),
     )
 
 

@@ -46,18 +46,25 @@ class SubscriptionStore(StoreBase):
         starts_on: date,
         next_due_at: datetime,
         shared_list: bool | None = None,
+        weekly_at: datetime | None = None,
+        weekly: bool | None = None,
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
         A subscription that was removed starts again from `starts_on`. `shared_list` None
-        keeps what the channel had (off for a new one)."""
+        keeps what the channel had (off for a new one); so does `weekly` None, while True
+        starts the weekly digest at `weekly_at` and False stops it."""
+        next_weekly = iso(weekly_at) if weekly and weekly_at else None
         now = now_iso()
         async with self._transaction() as conn:
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
-                " post_empty, status, starts_on, next_due_at, created_at, updated_at, shared_list)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0))"
+                " post_empty, status, starts_on, next_due_at, created_at, updated_at,"
+                " shared_list, next_weekly_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?)"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
                 " shared_list = coalesce(?, shared_list),"
+                " next_weekly_at = CASE WHEN ? THEN next_weekly_at"
+                "   ELSE excluded.next_weekly_at END,"
                 " digest_time = excluded.digest_time, min_score = excluded.min_score,"
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
                 " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
@@ -76,7 +83,9 @@ class SubscriptionStore(StoreBase):
                     now,
                     now,
                     None if shared_list is None else int(shared_list),
+                    next_weekly,
                     None if shared_list is None else int(shared_list),
+                    int(weekly is None),
                 ),
             )
         subscription = await self.subscription_for_channel(channel_id)
@@ -98,6 +107,45 @@ class SubscriptionStore(StoreBase):
             (guild_id,),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def weekly_due_subscriptions(self, now: datetime) -> list[Subscription]:
+        async with self._conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
+            " WHERE status = 'active' AND next_weekly_at <= ?"
+            " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_weekly_at, id",
+            (iso(now), iso(now)),
+        ) as cur:
+            return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def record_weekly_digest(
+        self, subscription_id: int, messages: Sequence[OutgoingMessage], next_weekly_at: datetime
+    ) -> int:
+        """The week's most liked, recorded for posting like a digest (its papers reached the
+        channel already, so none is recorded as delivered again); the next one a week on."""
+        async with self._transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
+                " VALUES (?, 'papers', 0, ?)",
+                (subscription_id, now_iso()),
+            )
+            digest_id = cur.lastrowid
+            assert digest_id is not None
+            await conn.executemany(
+                "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
+                [(digest_id, i, message_json(m)) for i, m in enumerate(messages)],
+            )
+            await conn.execute(
+                "UPDATE subscriptions SET next_weekly_at = ? WHERE id = ?",
+                (iso(next_weekly_at), subscription_id),
+            )
+        return digest_id
+
+    async def postpone_weekly(self, subscription_id: int, next_weekly_at: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET next_weekly_at = ? WHERE id = ?",
+                (iso(next_weekly_at), subscription_id),
+            )
 
     async def due_subscriptions(self, now: datetime) -> list[Subscription]:
         async with self._conn.execute(

@@ -49,17 +49,20 @@ class VoteStore(StoreBase):
         return before, value
 
     async def top_papers(
-        self, guild_id: str, since: datetime, limit: int = 10
+        self, guild_id: str, since: datetime, limit: int = 10, channel_id: str | None = None
     ) -> list[tuple[Paper, int, int]]:
-        """The server's most liked papers among votes cast since `since`: (paper, 👍, 👎),
-        most net likes first; only papers with more likes than dislikes."""
+        """The server's (or one channel's) most liked papers among votes cast since `since`:
+        (paper, 👍, 👎), most net likes first; only papers with more likes than dislikes."""
+        where, params = "guild_id = ?", [guild_id]
+        if channel_id is not None:
+            where, params = "channel_id = ?", [channel_id]
         async with self._conn.execute(
             f"SELECT {PAPER_COLUMNS}, v.likes, v.dislikes FROM ("
             "   SELECT paper_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes"
-            "   FROM votes WHERE guild_id = ? AND voted_at >= ? GROUP BY paper_id"
+            f"   FROM votes WHERE {where} AND voted_at >= ? GROUP BY paper_id"
             "   HAVING sum(value) > 0) v JOIN papers p ON p.id = v.paper_id"
             " ORDER BY v.likes - v.dislikes DESC, v.likes DESC, p.announced DESC LIMIT ?",
-            (guild_id, iso(since), limit),
+            (*params, iso(since), limit),
         ) as cur:
             rows = await cur.fetchall()
         return [(paper_from_row(row[:-2]), row[-2], row[-1]) for row in rows]

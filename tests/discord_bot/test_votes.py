@@ -3,6 +3,8 @@ removable, answered privately, kept across restarts; /top ranks the server's lik
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.config import Settings
@@ -18,6 +20,7 @@ from tests.discord_bot.harness import (
     start_bot,
     stop_bot,
     subscribe_here,
+    text_displays,
     text_of,
 )
 from tests.fake_discord import (
@@ -107,3 +110,46 @@ async def test_top_takes_a_period(running: ArxivBot, fake_discord: FakeDiscord) 
     assert await said(fake_discord, token) == (
         "No liked papers in this server in the last 30 days yet: 👍 under a digest paper counts."
     )
+
+
+async def test_a_weekly_digest_posts_the_channels_most_liked_on_mondays(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    daily = fake_discord.posted(CHANNEL_ID)
+    message = daily[0]
+    liked, split, also = papers_of(message)[:3]
+    for user in (MEMBER_ID, ADMIN_ID):
+        await said(fake_discord, vote(fake_discord, message, liked, "up", user))
+    await said(fake_discord, vote(fake_discord, message, split, "up", MEMBER_ID))
+    await said(fake_discord, vote(fake_discord, message, split, "down", ADMIN_ID))
+    await said(fake_discord, vote(fake_discord, message, also, "up", MEMBER_ID))
+    token = fake_discord.slash("subscribe", {"weekly": True})
+    assert "the week's most liked on Mondays at 08:00" in await said(fake_discord, token)
+    subscription = await running.store.subscription_for_channel(CHANNEL_ID)
+    assert subscription is not None and subscription.next_weekly_at is not None
+    monday = subscription.next_weekly_at
+    assert monday.weekday() == 0 and (monday.hour, monday.minute) == (8, 0)
+
+    await deliver_due(running.store, running.digests, running.sender, monday - timedelta(minutes=1))
+    assert len(fake_discord.posted(CHANNEL_ID)) == len(daily)  # not before its time
+    await deliver_due(running.store, running.digests, running.sender, monday + timedelta(minutes=1))
+    [weekly] = fake_discord.posted(CHANNEL_ID)[len(daily) :]
+    texts = text_displays(weekly)
+    assert texts[0].startswith("## This week's most liked here")
+    assert papers_of(weekly) == [liked, also]  # net likes first; a 1-1 paper is not liked
+    assert texts[1].endswith("-# 👍 2") and texts[2].endswith("-# 👍 1")
+    # Once: the next round has nothing to post, and a week without votes posts nothing.
+    await deliver_due(running.store, running.digests, running.sender, monday + timedelta(hours=1))
+    await deliver_due(
+        running.store, running.digests, running.sender, monday + timedelta(days=7, minutes=1)
+    )
+    assert len(fake_discord.posted(CHANNEL_ID)) == len(daily) + 1
+    subscription = await running.store.subscription_for_channel(CHANNEL_ID)
+    assert subscription is not None and subscription.next_weekly_at == monday + timedelta(days=14)
+    # Subscribing again without `weekly` keeps it; weekly:false stops it.
+    token = fake_discord.slash("subscribe", {"time": "09:00"})
+    assert "most liked on Mondays" in await said(fake_discord, token)
+    token = fake_discord.slash("subscribe", {"weekly": False})
+    assert "most liked" not in await said(fake_discord, token)

@@ -61,6 +61,8 @@ def fit_taste(examples: Sequence[tuple[dict[str, float], bool]], votes: int) -> 
     Only features seen in at least two voted papers (2% of them, for many) are learned:
     one paper's words say nothing about a channel's taste. The intercept is fitted but not
     kept, so a channel that likes most of what it gets is not handed everything."""
+    if not examples:
+        return ChannelTaste({}, votes)
     seen = Counter(name for values, _ in examples for name in values)
     enough = max(2, len(examples) // 50)
     kept = {name for name, count in seen.items() if count >= enough}
@@ -89,10 +91,14 @@ class ChannelTastes:
     def __init__(self, classifier: Classifier, votes_to_learn: int) -> None:
         self.classifier = classifier
         self.votes_to_learn = votes_to_learn
-        self._fitted: dict[str, tuple[tuple[int, str], ChannelTaste]] = {}
+        self._fitted: dict[str, tuple[tuple[int, str, int], ChannelTaste]] = {}
 
     def _values(self, paper: Paper) -> dict[str, float]:
         return self.classifier.features(paper.title, paper.abstract).values
+
+    async def learns(self, store: Store, channel_id: str) -> bool:
+        """Whether the channel has votes enough for a taste (fitting one may take a while)."""
+        return (await store.channel_vote_stamp(channel_id))[0] >= self.votes_to_learn
 
     async def for_channel(self, store: Store, channel_id: str) -> ChannelTaste | None:
         """None until the channel has `votes_to_learn` votes."""
@@ -102,10 +108,12 @@ class ChannelTastes:
         cached = self._fitted.get(channel_id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        voted = await store.channel_votes(channel_id, RECENT_PAPERS)
+        voted = [(p, net) for p, net in await store.channel_votes(channel_id, RECENT_PAPERS) if net]
+        if not voted:  # votes that cancel out teach nothing
+            return None
 
         def fit() -> ChannelTaste:
-            examples = [(self._values(paper), net > 0) for paper, net in voted if net != 0]
+            examples = [(self._values(paper), net > 0) for paper, net in voted]
             return fit_taste(examples, stamp[0])
 
         taste = await asyncio.to_thread(fit)  # CPU work: off the event loop
@@ -113,16 +121,16 @@ class ChannelTastes:
         return taste
 
     def adjusted(self, taste: ChannelTaste, paper: Paper) -> tuple[float, float]:
-        """The paper's score in this channel, and how far (log-odds) its votes moved it."""
-        # The global score counts, but capped: among papers it is sure of anyway
-        # (0.99 and 0.999 alike) the channel's taste decides the order.
-        base = max(-GLOBAL_CAP, min(GLOBAL_CAP, _logit(paper.relevance or 0.0)))
+        """The paper's score in this channel (what its min_score applies to), and how far
+        (log-odds) its votes moved it."""
         shift = taste.shift(self._values(paper))
-        return _sigmoid(base + shift), shift
+        return _sigmoid(_logit(paper.relevance or 0.0) + shift), shift
 
     def rank(self, taste: ChannelTaste, papers: Sequence[Paper], floor: float) -> list[Paper]:
-        """The papers scoring at least `floor` for this channel, best first, each with the
-        channel's score as its relevance and, when the votes moved it, a reason saying so."""
+        """The papers scoring at least `floor` for this channel, each with that score as its
+        relevance and, when the votes moved it, a reason saying so. Ordered by the votes'
+        shift on top of the global score capped: among papers the global model is sure of
+        anyway (0.99 and 0.999 alike) the channel's taste decides."""
         ranked = []
         for paper in papers:
             score, shift = self.adjusted(taste, paper)
@@ -132,6 +140,8 @@ class ChannelTastes:
             if abs(shift) >= NOTICEABLE_SHIFT:
                 moved = votes_moved(shift)
                 reason = f"{reason} · {moved}" if reason else moved
-            ranked.append(dataclasses.replace(paper, relevance=score, reason=reason))
-        ranked.sort(key=lambda p: (-(p.relevance or 0.0), -p.announced.toordinal(), p.arxiv_id))
-        return ranked
+            base = max(-GLOBAL_CAP, min(GLOBAL_CAP, _logit(paper.relevance or 0.0)))
+            order = base + shift
+            ranked.append((order, dataclasses.replace(paper, relevance=score, reason=reason)))
+        ranked.sort(key=lambda item: (-item[0], -item[1].announced.toordinal(), item[1].arxiv_id))
+        return [paper for _, paper in ranked]

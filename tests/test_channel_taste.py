@@ -76,3 +76,44 @@ def test_a_taste_learns_what_was_liked_and_ignores_one_off_words() -> None:
     taste = fit_taste(examples, votes=21)
     assert taste.shift({"vt:pruning": 1.0}) > 1.0 > -1.0 > taste.shift({"vt:quantization": 1.0})
     assert "t:only_here" not in taste.weights  # seen in one paper: nothing learned
+
+
+async def test_papers_passed_over_do_not_come_back_and_votes_that_cancel_teach_nothing(
+    store: Store, settings: Settings
+) -> None:
+    classifier = load_classifier()
+    for day in LABELLED_DAYS[:6]:
+        await store.upsert_papers(fixture_papers(day))
+    await classify_pending(store, classifier)
+    await readers_who_like_one_topic(store, "930000000000000077", "hardware", votes=50)
+    subscription = await store.subscription_for_channel("930000000000000077")
+    assert subscription is not None
+    tastes = ChannelTastes(classifier, votes_to_learn=20)
+    # No new listing day: what the first digest passed over stays passed over, even if
+    # the channel's votes would now score it higher.
+    assert await choose_papers(store, settings.digests, subscription, tastes) == []
+    # Two readers who always disagree: every net vote is 0, and nothing is learned.
+    for paper, _ in await store.channel_votes("930000000000000077", 300):
+        await store.toggle_vote(
+            "910000000000000001",
+            "930000000000000077",
+            "contrarian",
+            paper.arxiv_id,
+            -1 if "hardware" in paper.topics else 1,
+        )
+    assert await tastes.for_channel(store, "930000000000000077") is None
+    assert fit_taste([], votes=20).weights == {}
+
+
+def test_a_high_min_score_still_admits_papers_the_votes_leave_alone() -> None:
+    """The global score is capped only for ordering: a 0.99 paper the votes do not move
+    still passes a channel's min_score of 0.95."""
+    from dataclasses import replace
+
+    from bot.channel_taste import ChannelTaste
+    from tests.helpers import make_paper
+
+    tastes = ChannelTastes(load_classifier(), votes_to_learn=20)
+    sure = replace(make_paper("2511.00001", "Pruning"), relevance=0.99)
+    [kept] = tastes.rank(ChannelTaste({}, 20), [sure], floor=0.95)
+    assert kept.relevance == pytest.approx(0.99)

@@ -159,19 +159,28 @@ async def deliver_subscription(
     if not await store.claim_delivery(subscription.id, holder):
         raise DeliveryBusy(subscription.channel_id)
     try:
-        await send_pending(store, sender, subscription, holder, settings, now)
-        current = await store.subscription_for_channel(subscription.channel_id)
-        if current is None or current.status is not SubscriptionStatus.ACTIVE:
-            return 0
-        posted = 0
+        posted = await send_pending(store, sender, subscription, holder, settings, now)
+
+        async def open_for_more() -> Subscription | None:
+            """The subscription, when everything recorded so far is posted: after a failure
+            (or a lost lease) nothing more is planned or tried this round."""
+            if not await store.claim_delivery(subscription.id, holder):  # still ours?
+                return None
+            current = await store.subscription_for_channel(subscription.channel_id)
+            if current is None or current.status is not SubscriptionStatus.ACTIVE:
+                return None
+            return None if await store.pending_messages(current.id) else current
+
+        current = await open_for_more()
+        if current is None:
+            return posted
         due = not scheduled or current.next_due_at <= now
         if due and await plan_digest(store, settings, current, now, scheduled, tastes):
             posted += await send_pending(store, sender, current, holder, settings, now)
-        weekly = await store.subscription_for_channel(subscription.channel_id)
+        weekly = await open_for_more()
         if (
             scheduled
             and weekly is not None
-            and weekly.status is SubscriptionStatus.ACTIVE
             and weekly.next_weekly_at is not None
             and weekly.next_weekly_at <= now
             and await plan_weekly(store, weekly, now) is not None

@@ -133,10 +133,19 @@ def render_digest(
             f"…and {more} more relevant paper{'s' * (more != 1)}: "
             f"`/search{topic_hint} since:{since}` lists them."
         )
+    blocks = [paper_block(paper, number) for number, paper in enumerate(shown, 1)]
+    return layout_messages(header, blocks, note, "arXiv efficiency digest")
+
+
+def layout_messages(
+    header: str, blocks: Sequence[PaperBlock], note: str, title: str
+) -> list[OutgoingMessage]:
+    """Papers split in reading order into layout messages within Discord's limits: the
+    header opens the first, "part 2 of 3" the others, and the note closes the last (on its
+    own when it does not fit there)."""
     chunks: list[list[PaperBlock]] = [[]]
     components, text = COMPONENTS_PER_MESSAGE, len(header)
-    for number, paper in enumerate(shown, 1):
-        block = paper_block(paper, number)
+    for block in blocks:
         cost, chars = _block_cost(block)
         if chunks[-1] and (
             components + cost > LAYOUT_COMPONENT_LIMIT or text + chars > LAYOUT_TEXT_LIMIT
@@ -145,21 +154,14 @@ def render_digest(
             components, text = COMPONENTS_PER_MESSAGE, PART_LINE_CHARS
         chunks[-1].append(block)
         components, text = components + cost, text + chars
-    # The last line goes under the last paper when it fits there, else on its own.
     note_fits = components + 1 <= LAYOUT_COMPONENT_LIMIT and text + len(note) <= LAYOUT_TEXT_LIMIT
     messages = []
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
-        line = (
-            header
-            if index == 0
-            else f"-# arXiv efficiency digest · part {index + 1} of {len(chunks)}"
-        )
+        line = header if index == 0 else f"-# {title} · part {index + 1} of {len(chunks)}"
         messages.append(
             OutgoingMessage(
-                content=line,
-                blocks=tuple(chunk),
-                note=note if last and note_fits else "",
+                content=line, blocks=tuple(chunk), note=note if last and note_fits else ""
             )
         )
     if note and not note_fits:
@@ -168,7 +170,7 @@ def render_digest(
 
 
 def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMessage]:
-    """The week's most liked papers in a channel: one layout message, best first."""
+    """The week's most liked papers in a channel, best first, with their votes."""
     blocks = []
     for number, (paper, likes, dislikes) in enumerate(ranked, 1):
         block = paper_block(paper, number)
@@ -177,7 +179,7 @@ def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMess
     header = (
         "## This week's most liked here\n-# The papers this channel voted up in the last 7 days."
     )
-    return [OutgoingMessage(content=header, blocks=tuple(blocks))]
+    return layout_messages(header, blocks, "", "This week's most liked")
 
 
 def render_note(kind: str, reasons: Sequence[str] = ()) -> OutgoingMessage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, time, timedelta
 
@@ -65,9 +66,16 @@ async def choose_papers(
     taste = await tastes.for_channel(store, subscription.channel_id) if tastes else None
     if tastes is None or taste is None:
         return await store.digest_candidates(subscription, settings.relevance_threshold)
-    pool = await store.digest_candidates(subscription, settings.relevance_threshold, TASTE_FLOOR)
+    # Only papers listed after the newest one delivered: the ones it passed over were
+    # judged then, and must not come back when its votes change. (Polls run hourly and a
+    # day is announced hours before digests go out, so a day is complete when delivered.)
+    newest = await store.last_delivered_day(subscription.id)
+    since = newest + timedelta(days=1) if newest else None
+    pool = await store.digest_candidates(
+        subscription, settings.relevance_threshold, TASTE_FLOOR, since
+    )
     floor = max(settings.relevance_threshold, subscription.min_score)
-    return tastes.rank(taste, pool, floor)
+    return await asyncio.to_thread(tastes.rank, taste, pool, floor)  # features: CPU work
 
 
 async def plan_digest(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -49,6 +50,24 @@ async def reply(interaction: discord.Interaction, text: str, *, public: bool = F
         await interaction.response.send_message(
             text, ephemeral=not public, allowed_mentions=NO_MENTIONS
         )
+
+
+async def send_private(interaction: discord.Interaction, **message: Any) -> None:
+    """A private answer, as a follow-up when the command deferred its reply."""
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=True, allowed_mentions=NO_MENTIONS, **message)
+    else:
+        await interaction.response.send_message(
+            ephemeral=True, allowed_mentions=NO_MENTIONS, **message
+        )
+
+
+async def defer_if_learning(
+    interaction: discord.Interaction, store: Store, tastes: ChannelTastes
+) -> None:
+    """A channel's taste may need fitting (a second or two): answer "thinking" first."""
+    if await tastes.learns(store, str(interaction.channel_id)):
+        await interaction.response.defer(ephemeral=True, thinking=True)
 
 
 async def topic_autocomplete(
@@ -136,6 +155,7 @@ class Papers(commands.Cog):
         if paper is None:
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
         card = paper_card(paper)
+        await defer_if_learning(interaction, self.store, self.tastes)
         taste = await self.tastes.for_channel(self.store, str(interaction.channel_id))
         if taste is not None:
             score, shift = self.tastes.adjusted(taste, paper)
@@ -146,12 +166,8 @@ class Papers(commands.Cog):
                     "inline": False,
                 }
             )
-        embed = discord.Embed.from_dict(card)
-        await interaction.response.send_message(
-            embed=embed,
-            view=save_view(paper.arxiv_id),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+        await send_private(
+            interaction, embed=discord.Embed.from_dict(card), view=save_view(paper.arxiv_id)
         )
 
     @app_commands.command(name="top", description="This server's most liked papers.")
@@ -313,6 +329,7 @@ class Subscriptions(commands.Cog):
         subscription = await store.subscription_for_channel(str(interaction.channel_id))
         if subscription is None or subscription.status is SubscriptionStatus.DELETED:
             raise UserError("This channel has no digest. `/subscribe` sets one up.")
+        await defer_if_learning(interaction, store, self.tastes)
         messages = await preview_digest(store, self.digests, subscription, self.tastes)
         if not messages:
             await reply(interaction, "Nothing new for this channel since its last digest.")
@@ -321,13 +338,9 @@ class Subscriptions(commands.Cog):
         more = f"\n-# Preview of message 1 of {len(messages)}." if len(messages) > 1 else ""
         if first.blocks:
             preview = dataclasses.replace(first, note=clip(first.note + more, 500))
-            await interaction.response.send_message(
-                view=digest_layout(preview), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
+            await send_private(interaction, view=digest_layout(preview))
             return
-        await interaction.response.send_message(
-            clip(first.content + more, 2000), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await send_private(interaction, content=clip(first.content + more, 2000))
 
     @digest.command(name="now", description="Post this channel's next digest now.")
     async def now(self, interaction: discord.Interaction) -> None:

@@ -51,8 +51,9 @@ class SubscriptionStore(StoreBase):
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
         A subscription that was removed starts again from `starts_on`. `shared_list` None
-        keeps what the channel had (off for a new one); so does `weekly` None, while True
-        starts the weekly digest at `weekly_at` and False stops it."""
+        keeps what the channel had (off for a new one); so does `weekly` None (a weekly
+        digest kept moves to `weekly_at`), while True starts it at `weekly_at` and False
+        stops it."""
         next_weekly = iso(weekly_at) if weekly and weekly_at else None
         now = now_iso()
         async with self._transaction() as conn:
@@ -63,7 +64,9 @@ class SubscriptionStore(StoreBase):
                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?)"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
                 " shared_list = coalesce(?, shared_list),"
-                " next_weekly_at = CASE WHEN ? THEN next_weekly_at"
+                # Kept on or off; when on, at the (maybe new) digest time from now on.
+                " next_weekly_at = CASE WHEN ? THEN"
+                "   CASE WHEN next_weekly_at IS NULL THEN NULL ELSE ? END"
                 "   ELSE excluded.next_weekly_at END,"
                 " digest_time = excluded.digest_time, min_score = excluded.min_score,"
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
@@ -86,6 +89,7 @@ class SubscriptionStore(StoreBase):
                     next_weekly,
                     None if shared_list is None else int(shared_list),
                     int(weekly is None),
+                    iso(weekly_at) if weekly_at else None,
                 ),
             )
         subscription = await self.subscription_for_channel(channel_id)
@@ -107,6 +111,16 @@ class SubscriptionStore(StoreBase):
             (guild_id,),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
+
+    async def last_delivered_day(self, subscription_id: int) -> date | None:
+        """The listing day of the newest paper the subscription's digests hold."""
+        async with self._conn.execute(
+            "SELECT max(p.announced) FROM digest_papers d JOIN papers p ON p.id = d.paper_id"
+            " WHERE d.subscription_id = ?",
+            (subscription_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
 
     async def weekly_due_subscriptions(self, now: datetime) -> list[Subscription]:
         async with self._conn.execute(
@@ -245,13 +259,18 @@ class SubscriptionStore(StoreBase):
             )
 
     async def digest_candidates(
-        self, subscription: Subscription, threshold: float, floor: float | None = None
+        self,
+        subscription: Subscription,
+        threshold: float,
+        floor: float | None = None,
+        since: date | None = None,
     ) -> list[Paper]:
         """Relevant papers matching a subscription that it has not received, best first;
-        with `floor`, every paper scoring at least that (the channel's own model decides)."""
+        with `floor`, every paper scoring at least that (the channel's own model decides),
+        and with `since`, only those listed from that day on."""
         params: list[Any] = [
             max(threshold, subscription.min_score) if floor is None else floor,
-            subscription.starts_on.isoformat(),
+            max(subscription.starts_on, since or subscription.starts_on).isoformat(),
             subscription.id,
         ]
         topic_clause = ""

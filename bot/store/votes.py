@@ -67,16 +67,17 @@ class VoteStore(StoreBase):
             rows = await cur.fetchall()
         return [(paper_from_row(row[:-2]), row[-2], row[-1]) for row in rows]
 
-    async def channel_vote_stamp(self, channel_id: str) -> tuple[int, str]:
-        """How many votes a channel holds and when the last was cast: it changed when
-        either did."""
+    async def channel_vote_stamp(self, channel_id: str) -> tuple[int, str, int]:
+        """How many votes a channel holds, when the last was cast and their sum: the votes
+        changed when any of these did."""
         async with self._conn.execute(
-            "SELECT count(*), coalesce(max(voted_at), '') FROM votes WHERE channel_id = ?",
+            "SELECT count(*), coalesce(max(voted_at), ''), coalesce(sum(value), 0)"
+            " FROM votes WHERE channel_id = ?",
             (channel_id,),
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
-        return row[0], row[1]
+        return row[0], row[1], row[2]
 
     async def channel_votes(self, channel_id: str, limit: int) -> list[tuple[Paper, int]]:
         """The `limit` papers most recently voted on in the channel, each with its net vote

@@ -150,6 +150,9 @@ async def test_a_weekly_digest_posts_the_channels_most_liked_on_mondays(
     assert subscription is not None and subscription.next_weekly_at == monday + timedelta(days=14)
     # Subscribing again without `weekly` keeps it; weekly:false stops it.
     token = fake_discord.slash("subscribe", {"time": "09:00"})
-    assert "most liked on Mondays" in await said(fake_discord, token)
+    assert "most liked on Mondays at 09:00" in await said(fake_discord, token)
+    moved = await running.store.subscription_for_channel(CHANNEL_ID)
+    assert moved is not None and moved.next_weekly_at is not None
+    assert moved.next_weekly_at.weekday() == 0 and moved.next_weekly_at.hour == 9
     token = fake_discord.slash("subscribe", {"weekly": False})
     assert "most liked" not in await said(fake_discord, token)

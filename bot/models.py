@@ -153,6 +153,7 @@ class Subscription:
     last_digest_at: datetime | None
     shared_list: bool = False  # the Save button also adds to the channel's reading list
     next_weekly_at: datetime | None = None  # the weekly most-liked digest; None: none
+    mention_role: str | None = None  # a role id its digests mention
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ class OutgoingMessage:
     buttons: tuple[SummaryButton, ...] = ()
     blocks: tuple[PaperBlock, ...] = ()
     note: str = ""
+    mention_role: str | None = None  # the one role this message may ping
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ async def subscribe(
     now: datetime | None = None,
     shared_list: bool | None = None,
     weekly: bool | None = None,
+    mention_role: str | None = None,
+    stop_mentions: bool = False,
 ) -> Subscription:
     """Subscribe a channel, or update its subscription. Its first digest covers the most
     recent listing day, not the whole archive."""
@@ -77,6 +79,8 @@ async def subscribe(
         shared_list,
         next_weekly(chosen_time, now),
         weekly,
+        mention_role,
+        stop_mentions,
     )
 
 
@@ -104,6 +108,7 @@ def describe(subscription: Subscription) -> str:
         f"score ≥ {subscription.min_score:.2f}"
         + (", posts a note on empty days" if subscription.post_empty else "")
         + (", keeps a shared reading list" if subscription.shared_list else "")
+        + (f", mentions <@&{subscription.mention_role}>" if subscription.mention_role else "")
         + (
             f", the week's most liked on Mondays at {subscription.digest_time}"
             if subscription.next_weekly_at

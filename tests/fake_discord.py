@@ -71,6 +71,24 @@ def text_channel(channel_id: str, guild_id: str, name: str, position: int = 0) -
     }
 
 
+PAPERS_ROLE_ID = "940000000000000001"  # mentionable
+QUIET_ROLE_ID = "940000000000000002"  # not mentionable
+
+
+def role(role_id: str, name: str, mentionable: bool, position: int) -> dict[str, Any]:
+    return {
+        "id": role_id,
+        "name": name,
+        "permissions": "0",
+        "position": position,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": mentionable,
+        "flags": 0,
+    }
+
+
 def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": guild_id,
@@ -88,7 +106,9 @@ def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
                 "managed": False,
                 "mentionable": False,
                 "flags": 0,
-            }
+            },
+            role(PAPERS_ROLE_ID, "paper readers", True, 1),
+            role(QUIET_ROLE_ID, "quiet @here **role**", False, 2),
         ],
         "channels": channels,
         "threads": [],
@@ -309,6 +329,9 @@ class FakeDiscord:
         typed = [self._typed_option(command, subcommand, k, v) for k, v in (options or {}).items()]
         resolved: dict[str, Any] = {}
         for option in typed:
+            if option["type"] == 8:  # a role, resolved likewise
+                known = {r["id"]: r for r in guild(guild_id, [])["roles"]}
+                resolved.setdefault("roles", {})[option["value"]] = known[option["value"]]
             if option["type"] == 7:  # a channel: Discord sends what it resolved to
                 channel = self.channels.get(
                     option["value"], text_channel(option["value"], guild_id, "c")

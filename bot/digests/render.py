@@ -109,7 +109,10 @@ def _block_cost(block: PaperBlock) -> tuple[int, int]:
 
 
 def render_digest(
-    papers: Sequence[Paper], max_papers: int, topics_filter: Sequence[str] = ()
+    papers: Sequence[Paper],
+    max_papers: int,
+    topics_filter: Sequence[str] = (),
+    mention_role: str | None = None,
 ) -> list[OutgoingMessage]:
     """A header, then each paper its own block with its buttons, split in reading order
     into layout messages within Discord's limits; a last line for papers beyond
@@ -134,7 +137,18 @@ def render_digest(
             f"`/search{topic_hint} since:{since}` lists them."
         )
     blocks = [paper_block(paper, number) for number, paper in enumerate(shown, 1)]
-    return layout_messages(header, blocks, note, "arXiv efficiency digest")
+    messages = layout_messages(header, blocks, note, "arXiv efficiency digest")
+    if mention_role is None:
+        return messages
+    # The role the admin chose is mentioned once, in the header; nothing else pings.
+    first = messages[0]
+    mentioned = OutgoingMessage(
+        content=f"<@&{mention_role}>\n{first.content}",
+        blocks=first.blocks,
+        note=first.note,
+        mention_role=mention_role,
+    )
+    return [mentioned, *messages[1:]]
 
 
 def layout_messages(

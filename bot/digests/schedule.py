@@ -91,7 +91,9 @@ async def plan_digest(
     following = next_due(subscription.digest_time, now) if scheduled else None
     papers = await choose_papers(store, settings, subscription, tastes)
     if papers:
-        messages = render_digest(papers, settings.max_papers, subscription.topics)
+        messages = render_digest(
+            papers, settings.max_papers, subscription.topics, subscription.mention_role
+        )
         digest_id = await store.record_digest(
             subscription.id, "papers", papers, messages, following
         )

@@ -28,6 +28,7 @@ from bot.discord_bot.views import (
     digest_layout,
     digest_view,
     embeds_of,
+    mentions_of,
 )
 from bot.models import OutgoingMessage
 from bot.service import Service
@@ -56,7 +57,7 @@ class DiscordSender:
             # discord.py sends enforce_nonce with every nonce: a repeat returns the original.
             if message.blocks:
                 sent = await channel.send(
-                    view=digest_layout(message), allowed_mentions=NO_MENTIONS, nonce=nonce
+                    view=digest_layout(message), allowed_mentions=mentions_of(message), nonce=nonce
                 )
             elif view is None:
                 sent = await channel.send(

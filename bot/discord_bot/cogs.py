@@ -18,6 +18,7 @@ from bot.config import DigestSettings
 from bot.digests.delivery import DeliveryBusy, Sender, deliver_subscription
 from bot.digests.render import (
     channel_score_text,
+    escape,
     paper_card,
     search_page,
     status_text,
@@ -84,6 +85,16 @@ def _date_option(text: str | None) -> date | None:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise UserError(f"{text[:30]!r} is not a date; use YYYY-MM-DD, e.g. 2025-11-12.") from None
+
+
+def _check_mentionable(interaction: discord.Interaction, role: discord.Role) -> None:
+    if role.is_default():
+        raise UserError("Pick a role to mention, not @everyone.")
+    if not (role.mentionable or interaction.app_permissions.mention_everyone):
+        raise UserError(
+            f"The bot may not mention @{escape(clip(role.name, 40))}: make the role mentionable, or"
+            " give the bot the Mention @everyone, @here and All Roles permission."
+        )
 
 
 def _require_manage_channels(interaction: discord.Interaction) -> None:
@@ -266,6 +277,8 @@ class Subscriptions(commands.Cog):
         empty_days="Post a short note on days without new papers",
         shared_list="Keep a reading list for the channel: Save buttons here also add to it",
         weekly="Also post the week's most liked papers here, on Mondays",
+        role="Mention this role on each digest (it must be mentionable by the bot)",
+        mentions="false: stop mentioning the role",
     )
     @app_commands.rename(shared_list="list")
     @app_commands.default_permissions(manage_channels=True)
@@ -280,9 +293,13 @@ class Subscriptions(commands.Cog):
         empty_days: bool = False,
         shared_list: bool | None = None,
         weekly: bool | None = None,
+        role: discord.Role | None = None,
+        mentions: bool | None = None,
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
+        if role is not None:
+            _check_mentionable(interaction, role)
         subscription = await subscribe(
             self.store,
             self.digests,
@@ -294,6 +311,8 @@ class Subscriptions(commands.Cog):
             empty_days,
             shared_list=shared_list,
             weekly=weekly,
+            mention_role=str(role.id) if role is not None and mentions is not False else None,
+            stop_mentions=mentions is False,
         )
         await reply(
             interaction,

@@ -184,6 +184,18 @@ class VoteButton(
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
+def mentions_of(message: OutgoingMessage) -> discord.AllowedMentions:
+    """Exactly the role an admin chose for the digest, or no one; paper text never pings."""
+    if message.mention_role is None:
+        return NO_MENTIONS
+    return discord.AllowedMentions(
+        everyone=False,
+        users=False,
+        replied_user=False,
+        roles=[discord.Object(int(message.mention_role))],
+    )
+
+
 def digest_layout(message: OutgoingMessage, colour: int = EMBED_COLOUR) -> discord.ui.LayoutView:
     """A layout message: its line, then each paper a section with its Summary button
     beside it and 👍, 👎 and Save below it, then the closing note."""

@@ -13,7 +13,8 @@ from bot.store.dialect import joined, json_list, json_value
 
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
-    " status_reason, starts_on, next_due_at, last_digest_at, shared_list, next_weekly_at"
+    " status_reason, starts_on, next_due_at, last_digest_at, shared_list, next_weekly_at,"
+    " mention_role"
 )
 
 PAPER_COLUMNS = f"""
@@ -98,6 +99,7 @@ def subscription_from_row(row: Row) -> models.Subscription:
         last_digest_at=from_iso(row[11]),
         shared_list=bool(row[12]),
         next_weekly_at=from_iso(row[13]),
+        mention_role=row[14],
     )
 
 
@@ -109,6 +111,7 @@ def message_json(message: models.OutgoingMessage) -> str:
             "buttons": [[b.label, b.arxiv_id] for b in message.buttons],
             "blocks": [[b.number, b.arxiv_id, b.text] for b in message.blocks],
             "note": message.note,
+            "mention_role": message.mention_role,
         },
         ensure_ascii=False,
     )
@@ -123,6 +126,7 @@ def message_from_json(text: str) -> models.OutgoingMessage:
         # Digests recorded before layout messages have neither.
         blocks=tuple(models.PaperBlock(*block) for block in data.get("blocks", ())),
         note=data.get("note", ""),
+        mention_role=data.get("mention_role"),
     )
 
 

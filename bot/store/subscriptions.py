@@ -48,22 +48,26 @@ class SubscriptionStore(StoreBase):
         shared_list: bool | None = None,
         weekly_at: datetime | None = None,
         weekly: bool | None = None,
+        mention_role: str | None = None,
+        stop_mentions: bool = False,
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
         A subscription that was removed starts again from `starts_on`. `shared_list` None
         keeps what the channel had (off for a new one); so does `weekly` None (a weekly
         digest kept moves to `weekly_at`), while True starts it at `weekly_at` and False
-        stops it."""
+        stops it. A `mention_role` replaces the role its digests mention, `stop_mentions`
+        clears it, and neither keeps it."""
         next_weekly = iso(weekly_at) if weekly and weekly_at else None
         now = now_iso()
         async with self._transaction() as conn:
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
                 " post_empty, status, starts_on, next_due_at, created_at, updated_at,"
-                " shared_list, next_weekly_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?)"
+                " shared_list, next_weekly_at, mention_role)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?)"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
                 " shared_list = coalesce(?, shared_list),"
+                " mention_role = CASE WHEN ? THEN NULL ELSE coalesce(?, mention_role) END,"
                 # Kept on or off; when on, at the (maybe new) digest time from now on.
                 " next_weekly_at = CASE WHEN ? THEN"
                 "   CASE WHEN next_weekly_at IS NULL THEN NULL ELSE ? END"
@@ -87,7 +91,10 @@ class SubscriptionStore(StoreBase):
                     now,
                     None if shared_list is None else int(shared_list),
                     next_weekly,
+                    None if stop_mentions else mention_role,
                     None if shared_list is None else int(shared_list),
+                    int(stop_mentions),
+                    mention_role,
                     int(weekly is None),
                     iso(weekly_at) if weekly_at else None,
                 ),

@@ -1,5 +1,6 @@
 """Votes under digest papers: one per person per paper per channel, changeable and
-removable, answered privately, kept across restarts; /top ranks the server's likes."""
+removable, answered privately, kept across restarts; /top ranks the server's likes; the
+weekly most-liked digest; a role mentioned by an admin's explicit choice."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from tests.fake_discord import (
     ADMIN_ID,
     CHANNEL_ID,
     MEMBER_ID,
+    PAPERS_ROLE_ID,
+    QUIET_ROLE_ID,
     SECOND_CHANNEL_ID,
     FakeDiscord,
 )
@@ -156,3 +159,28 @@ async def test_a_weekly_digest_posts_the_channels_most_liked_on_mondays(
     assert moved.next_weekly_at.weekday() == 0 and moved.next_weekly_at.hour == 9
     token = fake_discord.slash("subscribe", {"weekly": False})
     assert "most liked" not in await said(fake_discord, token)
+
+
+async def test_a_role_is_mentioned_only_when_chosen_and_only_that_role(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    token = fake_discord.slash("subscribe", {"role": QUIET_ROLE_ID})
+    refused = await said(fake_discord, token)
+    # The role's name is shown, escaped: it cannot ping (@here) or format (**).
+    assert refused == (
+        "The bot may not mention @quiet @\u200bhere \\*\\*role\\*\\*: make the role"
+        " mentionable, or give the bot the Mention @everyone, @here and All Roles permission."
+    )
+    assert await running.store.subscription_for_channel(CHANNEL_ID) is None  # nothing written
+    token = fake_discord.slash("subscribe", {"role": PAPERS_ROLE_ID})
+    assert f"mentions <@&{PAPERS_ROLE_ID}>" in await said(fake_discord, token)
+    await deliver_due(running.store, running.digests, running.sender, later())
+    first, *rest = fake_discord.posted(CHANNEL_ID)
+    assert text_displays(first)[0].startswith(f"<@&{PAPERS_ROLE_ID}>\n## arXiv efficiency digest")
+    assert first["allowed_mentions"] == {"parse": [], "roles": [int(PAPERS_ROLE_ID)]}
+    assert rest and all(m["allowed_mentions"] == {"parse": []} for m in rest)
+    # mentions:false stops it; the next digest pings no one.
+    token = fake_discord.slash("subscribe", {"mentions": False})
+    assert "mentions <@&" not in await said(fake_discord, token)
+    subscription = await running.store.subscription_for_channel(CHANNEL_ID)
+    assert subscription is not None and subscription.mention_role is None

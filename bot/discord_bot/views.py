@@ -26,6 +26,23 @@ NO_MENTIONS = discord.AllowedMentions.none()
 PAGER_SECONDS = 600  # well inside the 15 minutes an interaction token can edit its message
 
 
+def _paper_button(
+    action: str, arxiv_id: str, label: str | None, emoji: str | None = None
+) -> discord.ui.Button[Any]:
+    """A button whose state (what to do, to which paper) lives in its custom id, so the
+    buttons of old messages keep working after restarts."""
+    return discord.ui.Button(
+        label=label,
+        style=discord.ButtonStyle.secondary,
+        emoji=emoji,
+        custom_id=f"paper:{action}:{arxiv_id}",
+    )
+
+
+def _label_of(item: discord.ui.Item[Any], default: str) -> str:
+    return (item.label if isinstance(item, discord.ui.Button) else None) or default
+
+
 class SummaryButton(
     discord.ui.DynamicItem[discord.ui.Button], template=r"paper:summary:(?P<id>[\w./-]{4,40})"
 ):
@@ -33,14 +50,7 @@ class SummaryButton(
     so buttons of old digests keep working after restarts."""
 
     def __init__(self, arxiv_id: str, label: str = "Summary", row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"paper:summary:{arxiv_id}",
-            ),
-            row=row,
-        )
+        super().__init__(_paper_button("summary", arxiv_id, label), row=row)
         self.arxiv_id = arxiv_id
 
     @classmethod
@@ -51,8 +61,7 @@ class SummaryButton(
         match: re.Match[str],
         /,
     ) -> SummaryButton:
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(match["id"], label or "Summary")
+        return cls(match["id"], _label_of(item, "Summary"))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client: _WithStore = interaction.client  # type: ignore[assignment]
@@ -74,15 +83,7 @@ class SaveButton(
     subscription shares one). Persistent like the Summary button."""
 
     def __init__(self, arxiv_id: str, label: str = "Save", row: int | None = None) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                emoji="\N{BOOKMARK}",
-                custom_id=f"paper:save:{arxiv_id}",
-            ),
-            row=row,
-        )
+        super().__init__(_paper_button("save", arxiv_id, label, "\N{BOOKMARK}"), row=row)
         self.arxiv_id = arxiv_id
 
     @classmethod
@@ -93,8 +94,7 @@ class SaveButton(
         match: re.Match[str],
         /,
     ) -> SaveButton:
-        label = item.label if isinstance(item, discord.ui.Button) else None
-        return cls(match["id"], label or "Save")
+        return cls(match["id"], _label_of(item, "Save"))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await answer_save(interaction, self.arxiv_id)
@@ -146,13 +146,8 @@ class VoteButton(
     button again removes it. Persistent like the Summary button."""
 
     def __init__(self, arxiv_id: str, value: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                style=discord.ButtonStyle.secondary,
-                emoji=EMOJI[UP if value == "up" else DOWN],
-                custom_id=f"paper:vote:{value}:{arxiv_id}",
-            )
-        )
+        emoji = EMOJI[UP if value == "up" else DOWN]
+        super().__init__(_paper_button(f"vote:{value}", arxiv_id, None, emoji))
         self.arxiv_id, self.value = arxiv_id, value
 
     @classmethod

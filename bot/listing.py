@@ -28,3 +28,22 @@ def announcement_date(submitted: datetime) -> date:
     while listing.weekday() >= 5:
         listing += timedelta(days=1)
     return listing
+
+
+_ANNOUNCED = time(20, 0)  # US Eastern: each evening's mailing carries the next day's date
+
+
+def listing_day(moment: datetime) -> date:
+    """The listing day readers are on at `moment`: from 20:00 US Eastern, the next date."""
+    local = moment.astimezone(_EASTERN)
+    return local.date() + timedelta(days=1) if local.time() >= _ANNOUNCED else local.date()
+
+
+def announced_at(day: date) -> datetime:
+    """When arXiv announces the listing dated `day` (the evening before, US Eastern)."""
+    return datetime.combine(day - timedelta(days=1), _ANNOUNCED, tzinfo=_EASTERN)
+
+
+def is_listing_day(day: date) -> bool:
+    """arXiv lists Monday to Friday; it announces nothing for weekends."""
+    return day.weekday() < 5

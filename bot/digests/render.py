@@ -196,13 +196,26 @@ def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMess
     return layout_messages(header, blocks, "", "This week's most liked")
 
 
-def render_note(kind: str, reasons: Sequence[str] = ()) -> OutgoingMessage:
+TODAY = {
+    "weekend": "arXiv announces nothing on weekends",
+    "holiday": "arXiv announced nothing today (a holiday, most likely)",
+    "listed": "arXiv listed today's papers",
+    "unreachable": "arXiv could not be reached since today's announcement",
+    "pending": "today's listing is not read yet",
+}
+
+
+def render_note(
+    kind: str, reasons: Sequence[str] = (), today: str | None = None
+) -> OutgoingMessage:
     if kind == "arxiv-down":
         why = f" ({escape(reasons[-1])})" if reasons else ""
         return OutgoingMessage(
             "**arXiv efficiency digest** · arXiv could not be reached since the last digest"
             f"{why}. The next digest will catch up on everything missed."
         )
+    if today in ("weekend", "holiday"):
+        return OutgoingMessage(f"**arXiv efficiency digest** · {TODAY[today]}: no new papers.")
     return OutgoingMessage("**arXiv efficiency digest** · No new papers today.")
 
 
@@ -322,10 +335,17 @@ def topics_text(counts: dict[str, int]) -> str:
 
 
 def status_text(
-    polls: Sequence[Poll], total: int, relevant: int, subscription: Subscription | None
+    polls: Sequence[Poll],
+    total: int,
+    relevant: int,
+    subscription: Subscription | None,
+    today: str | None = None,
 ) -> str:
-    """/status: what is stored, the last polls, and this channel's digest."""
-    lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)", "**Last polls:**"]
+    """/status: what is stored, today's listing, the last polls, and this channel's digest."""
+    lines = [f"**Papers stored:** {total:,} ({relevant:,} relevant)"]
+    if today is not None:
+        lines.append(f"**Today:** {TODAY[today]}.")
+    lines.append("**Last polls:**")
     if not polls:
         lines.append("none yet")
     for poll in polls:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from bot.channel_taste import TASTE_FLOOR, ChannelTastes
 from bot.config import DigestSettings
 from bot.digests.render import render_digest, render_note, render_weekly
+from bot.listing import announced_at, is_listing_day, listing_day
 from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
 
@@ -53,6 +54,24 @@ async def plan_weekly(store: Store, subscription: Subscription, now: datetime) -
         len(ranked),
     )
     return digest_id
+
+
+async def todays_listing(store: Store, now: datetime) -> str:
+    """What arXiv did for the listing day readers are on: "weekend" (it lists nothing on
+    weekends), "listed" (papers of that day are stored), "holiday" (a weekday with no
+    papers although polls after the announcement went fine: arXiv announced nothing),
+    "unreachable" (every poll since the announcement failed) or "pending" (not polled
+    since)."""
+    day = listing_day(now)
+    if not is_listing_day(day):
+        return "weekend"
+    span = await store.listing_days()
+    if span is not None and span[1] >= day:
+        return "listed"
+    polls = await store.poll_outcomes_since(announced_at(day))
+    if any(p.outcome in (PollOutcome.OK, PollOutcome.NOTHING) for p in polls):
+        return "holiday"
+    return "unreachable" if polls else "pending"
 
 
 async def choose_papers(
@@ -111,8 +130,9 @@ async def plan_digest(
         note = render_note("arxiv-down", [p.reason or "" for p in polls])
         return await store.record_digest(subscription.id, "arxiv-down", [], [note], following)
     if subscription.post_empty:
+        today = await todays_listing(store, now)
         return await store.record_digest(
-            subscription.id, "empty", [], [render_note("empty")], following
+            subscription.id, "empty", [], [render_note("empty", today=today)], following
         )
     if following:
         await store.postpone_subscription(subscription.id, following)

@@ -25,7 +25,7 @@ from bot.digests.render import (
     top_text,
     topics_text,
 )
-from bot.digests.schedule import preview_digest
+from bot.digests.schedule import preview_digest, todays_listing
 from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, digest_layout, save_view
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.reading_lists import ReadingListError
@@ -206,6 +206,7 @@ class Papers(commands.Cog):
             await store.count_papers(),
             await store.count_papers(self.threshold),
             await store.subscription_for_channel(str(interaction.channel_id)),
+            await todays_listing(store, datetime.now(UTC)),
         )
         await reply(interaction, text)
 

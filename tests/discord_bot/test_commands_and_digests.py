@@ -228,6 +228,7 @@ async def test_topics_status_and_help(running: ArxivBot, fake_discord: FakeDisco
     for name, expected in (
         ("topics", "`quantization`: 2"),
         ("status", "Papers stored:** 353"),
+        ("status", "**Today:** "),  # what arXiv did for today's listing
         ("help", "/subscribe"),
     ):
         token = fake_discord.slash(name)

@@ -184,6 +184,7 @@ class OutgoingMessage:
     blocks: tuple[PaperBlock, ...] = ()
     note: str = ""
     mention_role: str | None = None  # the one role this message may ping
+    mention_users: tuple[str, ...] = ()  # watchers it mentions, by their choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +219,41 @@ class ListOwner:
 class ListEntry:
     paper: Paper
     notes: str | None = None  # the Notes block an imported list carried
+
+
+class WatchKind(StrEnum):
+    AUTHOR = "author"
+    PHRASE = "phrase"
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A person following an author or a phrase."""
+
+    id: int
+    user_id: str
+    guild_id: str
+    channel_id: str  # where it was set: the digest that mentions them
+    kind: WatchKind
+    text: str
+    by_dm: bool
+    dms_closed: bool = False  # DMs refused: mentioned in the channel's digest instead
+    told_why: bool = False  # that mention has said so once
+
+
+@dataclass(frozen=True, slots=True)
+class WatchNotice:
+    id: int
+    user_id: str
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class WatchMention:
+    """A watcher to mention under a paper in their channel's digest."""
+
+    arxiv_id: str
+    user_id: str
+    watch: str  # what they follow, as they typed it
+    watch_id: int
+    tell_why: bool  # their DMs are closed and no mention has said so yet

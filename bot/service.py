@@ -22,6 +22,7 @@ from bot.judge import RelevanceJudge
 from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
 from bot.summarize import Summarizer
+from bot.watches import DirectSender, match_new_papers, send_notices
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Service:
         self.arxiv_pacer = ArxivPacer(settings.arxiv.delay_seconds)
         self.tastes = ChannelTastes(classifier, settings.digests.votes_to_learn)
         self._tasks: list[asyncio.Task[None]] = []
+        self._direct: DirectSender | None = None
 
     def start(
         self,
@@ -59,6 +61,7 @@ class Service:
         poll: bool = True,
     ) -> None:
         """Start the loops; `latency` returns None while the gateway is down."""
+        self._direct = sender if isinstance(sender, DirectSender) else None
         if poll:
             self._tasks.append(asyncio.create_task(self._poll_forever(), name="poller"))
         self._tasks.append(
@@ -85,6 +88,15 @@ class Service:
                 pacer=self.arxiv_pacer,
             )
 
+    async def tell_watchers(self) -> None:
+        """Match the new papers against watches and send the direct messages due."""
+        try:
+            await match_new_papers(self.store)
+            if self._direct is not None:
+                await send_notices(self.store, self._direct)
+        except Exception:
+            log.exception("watch round failed; next one after the next poll")
+
     async def fetch_papers(self, arxiv_ids: list[str]) -> LookupReport:
         """Papers people asked for by id that no poll brought: fetched from arXiv, scored
         like the rest. Raises FeedError when arXiv cannot be reached."""
@@ -102,6 +114,7 @@ class Service:
                 await self.poll_once()
             except Exception:
                 log.exception("poll cycle failed; next one as scheduled")
+            await self.tell_watchers()
             wait = interval
 
     async def _until_next_poll(self, interval: float) -> float:

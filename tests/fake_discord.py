@@ -246,6 +246,8 @@ class FakeDiscord:
     post_latency: float = 0.0  # seconds before answering a channel message (benchmarks)
     global_limit_per_s: int | None = None  # Discord's global limit is 50 requests/s
     last_post_at: float = 0.0  # time.monotonic() when a message was last stored
+    closed_dms: set[str] = field(default_factory=set)  # users who accept no direct message
+    dm_channels: dict[str, str] = field(default_factory=dict)  # DM channel id -> user id
     identified: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -300,6 +302,10 @@ class FakeDiscord:
     def wait_ready(self, timeout: float = 15) -> None:
         if not self.identified.wait(timeout):
             raise TimeoutError("the bot never identified on the gateway")
+
+    def direct_messages(self, user_id: str) -> list[dict[str, Any]]:
+        channel = next((c for c, u in self.dm_channels.items() if u == user_id), None)
+        return self.posted(channel) if channel else []
 
     def posted(self, channel_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -678,6 +684,21 @@ class FakeDiscord:
             and method == "POST"
         ):
             return await self._channel_message(parts[1], body)
+        if path == "/users/@me/channels" and method == "POST":
+            recipient = str(body["recipient_id"])
+            channel_id = "96" + recipient[2:]
+            with self._lock:
+                self.dm_channels[channel_id] = recipient
+            return self._json(
+                {
+                    "id": channel_id,
+                    "type": 1,
+                    "recipients": [user(recipient, f"user{recipient[-1]}")],
+                    "last_message_id": None,
+                }
+            )
+        if parts[0] == "users" and len(parts) == 2 and method == "GET":
+            return self._json(user(parts[1], f"user{parts[1][-1]}"))
         if parts[0] == "channels" and len(parts) == 2 and method == "GET":
             channel = self.channels.get(parts[1])
             return (
@@ -752,7 +773,10 @@ class FakeDiscord:
                 )
             code = {403: 50013, 404: 10003}.get(fault.status, 0)
             return self._json({"message": "fake failure", "code": code}, fault.status)
-        if channel_id not in self.channels:
+        recipient = self.dm_channels.get(channel_id)
+        if recipient in self.closed_dms:
+            return self._json({"message": "Cannot send messages to this user", "code": 50007}, 403)
+        if channel_id not in self.channels and recipient is None:
             return self._json({"message": "Unknown Channel", "code": 10003}, 404)
         problem = layout_problem(body)
         if problem is not None:

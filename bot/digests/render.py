@@ -7,6 +7,7 @@ them into discord.py objects; nothing here imports discord.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from bot.models import (
     Subscription,
     SubscriptionStatus,
     SummarySource,
+    WatchMention,
 )
 from bot.text import clip
 from bot.vocabulary import TOPICS
@@ -113,6 +115,7 @@ def render_digest(
     max_papers: int,
     topics_filter: Sequence[str] = (),
     mention_role: str | None = None,
+    watchers: Sequence[WatchMention] = (),
 ) -> list[OutgoingMessage]:
     """A header, then each paper its own block with its buttons, split in reading order
     into layout messages within Discord's limits; a last line for papers beyond
@@ -136,19 +139,43 @@ def render_digest(
             f"…and {more} more relevant paper{'s' * (more != 1)}: "
             f"`/search{topic_hint} since:{since}` lists them."
         )
-    blocks = [paper_block(paper, number) for number, paper in enumerate(shown, 1)]
-    messages = layout_messages(header, blocks, note, "arXiv efficiency digest")
+    blocks = [
+        _with_watchers(paper_block(paper, number), watchers)
+        for number, paper in enumerate(shown, 1)
+    ]
+    messages = [
+        dataclasses.replace(
+            m,
+            mention_users=tuple(
+                dict.fromkeys(
+                    w.user_id for w in watchers for b in m.blocks if b.arxiv_id == w.arxiv_id
+                )
+            ),
+        )
+        for m in layout_messages(header, blocks, note, "arXiv efficiency digest")
+    ]
     if mention_role is None:
         return messages
     # The role the admin chose is mentioned once, in the header; nothing else pings.
     first = messages[0]
-    mentioned = OutgoingMessage(
-        content=f"<@&{mention_role}>\n{first.content}",
-        blocks=first.blocks,
-        note=first.note,
-        mention_role=mention_role,
+    mentioned = dataclasses.replace(
+        first, content=f"<@&{mention_role}>\n{first.content}", mention_role=mention_role
     )
     return [mentioned, *messages[1:]]
+
+
+def _with_watchers(block: PaperBlock, watchers: Sequence[WatchMention]) -> PaperBlock:
+    """A line under a paper for each person following something it matches, who asked
+    to be mentioned here (or whose DMs are closed: told so once)."""
+    lines = [
+        f"-# for <@{w.user_id}>: you follow “{escape(w.watch)}”"
+        + (" (your DMs are closed, so you are mentioned here)" if w.tell_why else "")
+        for w in watchers
+        if w.arxiv_id == block.arxiv_id
+    ]
+    if not lines:
+        return block
+    return dataclasses.replace(block, text="\n".join([block.text, *lines]))
 
 
 def layout_messages(

@@ -110,12 +110,16 @@ async def plan_digest(
     following = next_due(subscription.digest_time, now) if scheduled else None
     papers = await choose_papers(store, settings, subscription, tastes)
     if papers:
+        shown = [p.arxiv_id for p in papers[: settings.max_papers]]
+        watchers = await store.mentions_for(subscription.channel_id, shown)
         messages = render_digest(
-            papers, settings.max_papers, subscription.topics, subscription.mention_role
+            papers, settings.max_papers, subscription.topics, subscription.mention_role, watchers
         )
         digest_id = await store.record_digest(
             subscription.id, "papers", papers, messages, following
         )
+        if digest_id is not None:
+            await store.told_why([w.watch_id for w in watchers if w.tell_why])
         log.info(
             "digest planned subscription=%d channel=%s papers=%d messages=%d",
             subscription.id,

@@ -30,9 +30,11 @@ from bot.discord_bot.views import (
     embeds_of,
     mentions_of,
 )
+from bot.discord_bot.watch_cog import Watches
 from bot.models import OutgoingMessage
 from bot.service import Service
 from bot.store import Store
+from bot.watches import DirectMessagesClosed
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,19 @@ class DiscordSender:
             raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc
         return str(sent.id)
 
+    async def send_direct(self, user_id: str, message: OutgoingMessage, nonce: str) -> str:
+        """A direct message (a watch's news); closed DMs raise DirectMessagesClosed."""
+        try:
+            user = await self.bot.fetch_user(int(user_id))
+            sent = await user.send(message.content, allowed_mentions=NO_MENTIONS, nonce=nonce)
+        except discord.Forbidden as exc:
+            raise DirectMessagesClosed(exc.text or "403 Forbidden") from exc
+        except discord.HTTPException as exc:
+            raise ChannelUnavailable(f"Discord answered {exc.status}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc
+        return str(sent.id)
+
 
 class ArxivBot(commands.Bot):
     """The Discord side: logs in, registers the slash commands, answers them, and runs the
@@ -121,6 +136,7 @@ class ArxivBot(commands.Bot):
         await self.add_cog(Papers(self.store, self.digests.relevance_threshold, tastes))
         await self.add_cog(Subscriptions(self.store, self.digests, self.sender, tastes))
         await self.add_cog(ReadingLists(self.store, self.service))
+        await self.add_cog(Watches(self.store))
         await self._sync_commands()
         await self.store.set_state("service_started", "1")
         self.service.start(

@@ -33,6 +33,7 @@ from bot.search import SearchError, search_papers
 from bot.store import Store
 from bot.subscriptions import SubscriptionError, describe, subscribe, unsubscribe
 from bot.text import clip
+from bot.watches import WatchError
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,8 @@ class Papers(commands.Cog):
                     "button too",
                     "`/readinglist [month] [export] [channel]`: your list (or a channel's), "
                     "as the monthly Markdown list with `export:true`",
+                    "`/watch author:` or `/watch phrase:` `[where]`: hear about new matching "
+                    "papers by DM or in this channel's digest; `/watches` lists and stops them",
                     "`/unsubscribe [channel]`, `/subscriptions`: manage digests",
                     "`/digest preview`, `/digest now`: see or post the next digest",
                     "`/status`: arXiv polls and the next digest",
@@ -395,7 +398,9 @@ async def answer_command_error(
 ) -> None:
     """Every command's failures: one private line for the user, a log line for bugs."""
     original = getattr(error, "original", error)
-    if isinstance(original, UserError | SearchError | SubscriptionError | ReadingListError):
+    if isinstance(
+        original, UserError | SearchError | SubscriptionError | ReadingListError | WatchError
+    ):
         text = str(original)
     elif (
         isinstance(error, app_commands.TransformerError)

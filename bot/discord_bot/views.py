@@ -180,15 +180,13 @@ class VoteButton(
 
 
 def mentions_of(message: OutgoingMessage) -> discord.AllowedMentions:
-    """Exactly the role an admin chose for the digest, or no one; paper text never pings."""
-    if message.mention_role is None:
+    """Exactly the role an admin chose and the people who asked to be mentioned, or no
+    one; paper text never pings."""
+    if message.mention_role is None and not message.mention_users:
         return NO_MENTIONS
-    return discord.AllowedMentions(
-        everyone=False,
-        users=False,
-        replied_user=False,
-        roles=[discord.Object(int(message.mention_role))],
-    )
+    roles = [discord.Object(int(message.mention_role))] if message.mention_role else False
+    users = [discord.Object(int(u)) for u in message.mention_users] or False
+    return discord.AllowedMentions(everyone=False, users=users, replied_user=False, roles=roles)
 
 
 def digest_layout(message: OutgoingMessage, colour: int = EMBED_COLOUR) -> discord.ui.LayoutView:

@@ -3,7 +3,7 @@
 Nothing else in the package writes SQL. Methods take and return the plain models in
 `bot.models`, so callers never see rows or cursors. Each concern is a module here
 (papers, search, model calls, subscriptions and digests, polls and state, reading
-lists, votes) over the
+lists, votes, watches) over the
 connection, transactions and migrations of `connection.py`; SQLite-specific SQL that
 several statements share is in `dialect.py`.
 """
@@ -19,6 +19,7 @@ from bot.store.reading_lists import ReadingListStore
 from bot.store.search import SearchFilters, SearchStore
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.votes import VoteStore
+from bot.store.watches import WatchStore
 
 __all__ = [
     "HIGHLIGHT_END",
@@ -41,5 +42,6 @@ class Store(
     PollStore,
     ReadingListStore,
     VoteStore,
+    WatchStore,
 ):
     """An open database. Use `async with await Store.open(path)` or call `close()`."""

@@ -112,6 +112,7 @@ def message_json(message: models.OutgoingMessage) -> str:
             "blocks": [[b.number, b.arxiv_id, b.text] for b in message.blocks],
             "note": message.note,
             "mention_role": message.mention_role,
+            "mention_users": list(message.mention_users),
         },
         ensure_ascii=False,
     )
@@ -127,6 +128,7 @@ def message_from_json(text: str) -> models.OutgoingMessage:
         blocks=tuple(models.PaperBlock(*block) for block in data.get("blocks", ())),
         note=data.get("note", ""),
         mention_role=data.get("mention_role"),
+        mention_users=tuple(data.get("mention_users", ())),
     )
 
 

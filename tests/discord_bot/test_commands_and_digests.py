@@ -69,6 +69,8 @@ async def test_commands_are_registered_with_their_options(
         "unsave",
         "readinglist",
         "top",
+        "watch",
+        "watches",
     }
     search = next(c for c in fake_discord.commands if c["name"] == "search")
     options = {o["name"]: o for o in search["options"]}

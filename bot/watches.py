@@ -9,21 +9,23 @@ the channel where they set the watch instead, and that mention says why, once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from bot.digests.delivery import ChannelUnavailable
 from bot.digests.render import escape, title_of
-from bot.models import OutgoingMessage, Paper, Watch, WatchKind
+from bot.models import OutgoingMessage, Paper, Watch, WatchKind, WatchMention
 from bot.store import Store
 from bot.text import clip
 
 log = logging.getLogger(__name__)
 
 MAX_WATCHES = 20
+MENTIONS_PER_PAPER = 5  # a paper's digest block names at most this many watchers
 MAX_TEXT = 100
 PAPERS_PER_NOTICE = 10
 _PLAIN = re.compile(r"[\w\s.\-+#/'’]+")
@@ -67,12 +69,32 @@ def parse_watch(author: str | None, phrase: str | None) -> tuple[WatchKind, str]
     return kind, text
 
 
+class Matcher:
+    """Every watch compiled once; each paper's text folded once. Pure CPU: run it in a
+    thread when the papers are many."""
+
+    def __init__(self, watches: Sequence[Watch]) -> None:
+        self.watches = [
+            (w, re.compile(rf"(?<!\w){re.escape(_folded(w.text))}(?!\w)")) for w in watches
+        ]
+
+    def of(self, paper: Paper) -> list[Watch]:
+        if not self.watches:
+            return []
+        authors = [_folded(name) for name in paper.authors]
+        text = _folded(f"{paper.title} {paper.abstract}")
+        found = []
+        for watch, pattern in self.watches:
+            if watch.kind is WatchKind.AUTHOR:
+                if any(pattern.search(name) for name in authors):
+                    found.append(watch)
+            elif pattern.search(text):
+                found.append(watch)
+        return found
+
+
 def matches(watch: Watch, paper: Paper) -> bool:
-    wanted = _folded(watch.text)
-    pattern = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
-    if watch.kind is WatchKind.AUTHOR:
-        return any(pattern.search(_folded(name)) for name in paper.authors)
-    return bool(pattern.search(_folded(f"{paper.title} {paper.abstract}")))
+    return bool(Matcher([watch]).of(paper))
 
 
 def describe_watch(watch: Watch) -> str:
@@ -113,38 +135,70 @@ async def add_watch(
 
 async def match_new_papers(store: Store) -> int:
     """Match the papers polls stored since the last round against every watch, and record
-    the mentions and the direct messages to send. Returns the matches."""
-    mark = await store.watch_scan_mark()
-    if mark is None:  # the first round: watches follow papers arriving from now on
-        await store.record_watch_round(await store.newest_paper_row(), [], [])
-        return 0
-    papers = await store.papers_polled_after(mark)
-    if not papers:
-        return 0
-    watches = await store.all_watches()
-    mentions: list[tuple[int, str]] = []
-    by_person: dict[str, list[tuple[Watch, Paper]]] = defaultdict(list)
-    for _, paper in papers:
-        for watch in watches:
-            if not matches(watch, paper):
-                continue
-            if watch.by_dm and not watch.dms_closed:
-                by_person[watch.user_id].append((watch, paper))
-            else:
-                mentions.append((watch.id, paper.arxiv_id))
-    notices = [
-        (user, OutgoingMessage(notice_text(found)), [(w.id, p.arxiv_id) for w, p in found])
-        for user, found in by_person.items()
-    ]
-    await store.record_watch_round(papers[-1][0], mentions, notices)
-    total = len(mentions) + sum(len(found) for found in by_person.values())
-    if total:
-        log.info("watches matched papers=%d matches=%d dms=%d", len(papers), total, len(notices))
+    the direct messages to send (one per person). Returns the matches told by DM; mentions
+    are found when a channel's digest is planned (`watch_mentions`)."""
+    total = 0
+    while papers := await store.unwatched_papers():
+        matcher = Matcher([w for w in await store.all_watches() if w.by_dm and not w.dms_closed])
+
+        by_person = await asyncio.to_thread(_by_person, matcher, papers)  # CPU: off the loop
+        notices = [
+            (user, OutgoingMessage(notice_text(found)), [(w.id, p.arxiv_id) for w, p in found])
+            for user, found in by_person.items()
+        ]
+        await store.record_watch_round([p.arxiv_id for p in papers], notices)
+        matched = sum(len(found) for found in by_person.values())
+        total += matched
+        if matched:
+            log.info(
+                "watches matched papers=%d matches=%d dms=%d", len(papers), matched, len(notices)
+            )
     return total
+
+
+def _by_person(matcher: Matcher, papers: Sequence[Paper]) -> dict[str, list[tuple[Watch, Paper]]]:
+    by_person: dict[str, list[tuple[Watch, Paper]]] = defaultdict(list)
+    for paper in papers:
+        for watch in matcher.of(paper):
+            by_person[watch.user_id].append((watch, paper))
+    return by_person
+
+
+async def watch_mentions(
+    store: Store, channel_id: str, papers: Sequence[Paper]
+) -> list[WatchMention]:
+    """The people to mention under these papers in this channel's digest: their watch was
+    set here and asked for mentions, or their DMs are closed. At most a few per paper."""
+    watches = await store.mention_watches(channel_id)
+    if not watches or not papers:
+        return []
+    matcher = Matcher(watches)
+
+    def match() -> list[WatchMention]:
+        found = []
+        told: set[str] = set()  # the note about closed DMs: once per person
+        for paper in papers:
+            seen: set[str] = set()
+            for watch in matcher.of(paper):
+                if watch.user_id in seen or len(seen) == MENTIONS_PER_PAPER:
+                    continue
+                seen.add(watch.user_id)
+                tell = watch.dms_closed and not watch.told_why and watch.user_id not in told
+                if tell:
+                    told.add(watch.user_id)
+                found.append(
+                    WatchMention(paper.arxiv_id, watch.user_id, watch.text, watch.id, tell)
+                )
+        return found
+
+    return await asyncio.to_thread(match)
 
 
 async def send_notices(store: Store, sender: DirectSender) -> int:
     """Send the recorded direct messages; closed DMs turn into digest mentions."""
+    # Imported here: delivery plans digests, whose mentions come from this module.
+    from bot.digests.delivery import ChannelUnavailable
+
     sent = 0
     for notice in await store.unsent_notices():
         try:
@@ -154,10 +208,11 @@ async def send_notices(store: Store, sender: DirectSender) -> int:
             log.info("watch DM refused user=%s: mentioned in digests instead", notice.user_id)
             continue
         except ChannelUnavailable as exc:
+            # This one waits for the next round; the others still go.
             log.warning(
                 "watch DM not sent, retrying next round user=%s reason=%s", notice.user_id, exc
             )
-            break
+            continue
         await store.notice_sent(notice.id, message_id)
         sent += 1
     return sent

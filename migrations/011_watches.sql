@@ -31,3 +31,9 @@ CREATE TABLE watch_notices (
     message_id  TEXT,            -- Discord's, once sent
     refused     INTEGER NOT NULL DEFAULT 0
 );
+
+-- Papers watches have not been matched against yet. Papers stored before this release count
+-- as matched (watches follow papers arriving from now on); polls store new ones unmatched,
+-- and a paper fetched by id is matched once a poll meets it.
+ALTER TABLE papers ADD COLUMN watched INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX papers_unwatched ON papers (id) WHERE watched = 0;

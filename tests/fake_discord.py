@@ -247,6 +247,7 @@ class FakeDiscord:
     global_limit_per_s: int | None = None  # Discord's global limit is 50 requests/s
     last_post_at: float = 0.0  # time.monotonic() when a message was last stored
     closed_dms: set[str] = field(default_factory=set)  # users who accept no direct message
+    gone_users: set[str] = field(default_factory=set)  # deleted accounts: 404
     dm_channels: dict[str, str] = field(default_factory=dict)  # DM channel id -> user id
     identified: threading.Event = field(default_factory=threading.Event)
 
@@ -698,6 +699,8 @@ class FakeDiscord:
                 }
             )
         if parts[0] == "users" and len(parts) == 2 and method == "GET":
+            if parts[1] in self.gone_users:
+                return self._json({"message": "Unknown User", "code": 10013}, 404)
             return self._json(user(parts[1], f"user{parts[1][-1]}"))
         if parts[0] == "channels" and len(parts) == 2 and method == "GET":
             channel = self.channels.get(parts[1])

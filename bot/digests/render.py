@@ -243,6 +243,11 @@ def render_note(
         )
     if today in ("weekend", "holiday"):
         return OutgoingMessage(f"**arXiv efficiency digest** · {TODAY[today]}: no new papers.")
+    if today == "unreachable":
+        return OutgoingMessage(
+            f"**arXiv efficiency digest** · {TODAY[today]}: no new papers yet. The next digest"
+            " will catch up on everything missed."
+        )
     return OutgoingMessage("**arXiv efficiency digest** · No new papers today.")
 
 

@@ -12,6 +12,7 @@ from bot.digests.render import render_digest, render_note, render_weekly
 from bot.listing import announced_at, is_listing_day, listing_day
 from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
+from bot.watches import watch_mentions
 
 log = logging.getLogger("bot.digests")
 
@@ -110,8 +111,9 @@ async def plan_digest(
     following = next_due(subscription.digest_time, now) if scheduled else None
     papers = await choose_papers(store, settings, subscription, tastes)
     if papers:
-        shown = [p.arxiv_id for p in papers[: settings.max_papers]]
-        watchers = await store.mentions_for(subscription.channel_id, shown)
+        watchers = await watch_mentions(
+            store, subscription.channel_id, papers[: settings.max_papers]
+        )
         messages = render_digest(
             papers, settings.max_papers, subscription.topics, subscription.mention_role, watchers
         )
@@ -119,7 +121,7 @@ async def plan_digest(
             subscription.id, "papers", papers, messages, following
         )
         if digest_id is not None:
-            await store.told_why([w.watch_id for w in watchers if w.tell_why])
+            await store.told_why([w.user_id for w in watchers if w.tell_why])
         log.info(
             "digest planned subscription=%d channel=%s papers=%d messages=%d",
             subscription.id,

@@ -87,8 +87,8 @@ class DiscordSender:
         try:
             user = await self.bot.fetch_user(int(user_id))
             sent = await user.send(message.content, allowed_mentions=NO_MENTIONS, nonce=nonce)
-        except discord.Forbidden as exc:
-            raise DirectMessagesClosed(exc.text or "403 Forbidden") from exc
+        except (discord.Forbidden, discord.NotFound) as exc:  # DMs closed; account gone
+            raise DirectMessagesClosed(exc.text or str(exc.status)) from exc
         except discord.HTTPException as exc:
             raise ChannelUnavailable(f"Discord answered {exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

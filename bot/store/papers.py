@@ -69,7 +69,8 @@ class PaperStore(StoreBase):
             columns = ", ".join(PAPER_VERSION_COLUMNS)
             await conn.executemany(
                 f"INSERT INTO papers ({columns}, arxiv_id, published, announced, first_seen,"
-                f" from_poll) VALUES ({', '.join('?' * (len(PAPER_VERSION_COLUMNS) + 5))})",
+                f" from_poll, watched) VALUES ({', '.join('?' * (len(PAPER_VERSION_COLUMNS) + 5))},"
+                " 0)",
                 inserts,
             )
             if from_poll:

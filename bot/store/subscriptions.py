@@ -67,7 +67,9 @@ class SubscriptionStore(StoreBase):
                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?)"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
                 " shared_list = coalesce(?, shared_list),"
-                " mention_role = CASE WHEN ? THEN NULL ELSE coalesce(?, mention_role) END,"
+                " mention_role = CASE WHEN ? THEN NULL"
+                "   WHEN status = 'deleted' THEN excluded.mention_role"
+                "   ELSE coalesce(?, mention_role) END,"
                 # Kept on or off; when on, at the (maybe new) digest time from now on.
                 " next_weekly_at = CASE WHEN ? THEN"
                 "   CASE WHEN next_weekly_at IS NULL THEN NULL ELSE ? END"

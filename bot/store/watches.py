@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.models import OutgoingMessage, Paper, Watch, WatchKind, WatchMention, WatchNotice
+from bot.models import OutgoingMessage, Paper, Watch, WatchKind, WatchNotice
 from bot.store.connection import StoreBase, now_iso
 from bot.store.dialect import UniqueViolation
 from bot.store.rows import PAPER_COLUMNS, message_from_json, message_json, paper_from_row
@@ -59,29 +59,23 @@ class WatchStore(StoreBase):
             )
         return cur.rowcount == 1
 
-    async def papers_polled_after(self, last_id: int, limit: int = 5000) -> list[tuple[int, Paper]]:
-        """Papers polls brought with a row id above `last_id`, oldest first."""
+    async def unwatched_papers(self, limit: int = 2000) -> list[Paper]:
+        """Papers polls brought that watches have not been matched against, oldest first."""
         async with self._conn.execute(
-            f"SELECT p.id, {PAPER_COLUMNS} FROM papers p WHERE p.id > ? AND p.from_poll = 1"
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.watched = 0 AND p.from_poll = 1"
             " ORDER BY p.id LIMIT ?",
-            (last_id, limit),
+            (limit,),
         ) as cur:
-            return [(row[0], paper_from_row(row[1:])) for row in await cur.fetchall()]
+            return [paper_from_row(row) for row in await cur.fetchall()]
 
     async def record_watch_round(
         self,
-        scanned_to: int,
-        hits: Sequence[tuple[int, str]],
+        matched: Sequence[str],
         notices: Sequence[tuple[str, OutgoingMessage, Sequence[tuple[int, str]]]],
     ) -> None:
-        """In one write: the matches (watch id, arXiv id) of mention watches, each person's
-        direct message with the matches it tells, and how far papers were scanned."""
+        """In one write: each person's direct message with the matches it tells, and the
+        papers now matched."""
         async with self._transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO watch_hits (watch_id, paper_id) SELECT ?, id FROM papers"
-                " WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
-                hits,
-            )
             for user_id, message, told in notices:
                 cur = await conn.execute(
                     "INSERT INTO watch_notices (user_id, payload) VALUES (?, ?)",
@@ -92,25 +86,9 @@ class WatchStore(StoreBase):
                     " SELECT ?, id, ? FROM papers WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
                     [(watch_id, cur.lastrowid, arxiv_id) for watch_id, arxiv_id in told],
                 )
-            await conn.execute(
-                "INSERT INTO bot_state (key, value, updated_at) VALUES ('watch_scan', ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                (str(scanned_to), now_iso()),
+            await conn.executemany(
+                "UPDATE papers SET watched = 1 WHERE arxiv_id = ?", [(i,) for i in matched]
             )
-
-    async def watch_scan_mark(self) -> int | None:
-        """The last paper row matched against watches; None before the first round."""
-        async with self._conn.execute(
-            "SELECT value FROM bot_state WHERE key = 'watch_scan'"
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else None
-
-    async def newest_paper_row(self) -> int:
-        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM papers") as cur:
-            row = await cur.fetchone()
-        return row[0] if row else 0
 
     async def unsent_notices(self) -> list[WatchNotice]:
         async with self._conn.execute(
@@ -129,39 +107,30 @@ class WatchStore(StoreBase):
             )
 
     async def notice_refused(self, notice_id: int, user_id: str) -> None:
-        """DMs closed: the person's DM watches turn to mentions, and what this notice told
-        becomes mentions in their channels' next digests."""
+        """DMs closed: the person's DM watches turn to mentions in their channels' digests
+        (which match the papers they show, these included)."""
         async with self._transaction() as conn:
             await conn.execute("UPDATE watch_notices SET refused = 1 WHERE id = ?", (notice_id,))
-            await conn.execute(
-                "UPDATE watch_hits SET notice_id = NULL WHERE notice_id = ?", (notice_id,)
-            )
             await conn.execute(
                 "UPDATE watches SET dms_closed = 1 WHERE user_id = ? AND by_dm = 1"
                 " AND dms_closed = 0",
                 (user_id,),
             )
 
-    async def mentions_for(self, channel_id: str, arxiv_ids: Sequence[str]) -> list[WatchMention]:
-        """Watchers to mention under these papers in this channel's digest: their watch was
-        set here, and it asked for mentions or their DMs are closed."""
-        if not arxiv_ids:
-            return []
-        marks = ",".join("?" * len(arxiv_ids))
+    async def mention_watches(self, channel_id: str) -> list[Watch]:
+        """Watches whose matches are mentioned in this channel's digest: set here, and
+        asking for mentions or with DMs closed."""
         async with self._conn.execute(
-            "SELECT p.arxiv_id, w.user_id, w.text, w.id, w.dms_closed FROM watch_hits h"
-            " JOIN watches w ON w.id = h.watch_id JOIN papers p ON p.id = h.paper_id"
-            " WHERE h.notice_id IS NULL AND w.channel_id = ?"
-            " AND (w.by_dm = 0 OR w.dms_closed >= 1)"
-            f" AND p.arxiv_id IN ({marks}) ORDER BY w.id",
-            (channel_id, *arxiv_ids),
+            f"SELECT {WATCH_COLUMNS} FROM watches WHERE channel_id = ?"
+            " AND (by_dm = 0 OR dms_closed >= 1) ORDER BY id",
+            (channel_id,),
         ) as cur:
-            rows = await cur.fetchall()
-        return [WatchMention(r[0], r[1], r[2], r[3], r[4] == 1) for r in rows]
+            return [_watch(row) for row in await cur.fetchall()]
 
-    async def told_why(self, watch_ids: Sequence[int]) -> None:
+    async def told_why(self, user_ids: Sequence[str]) -> None:
+        """These people's mentions have said their DMs are closed: not again."""
         async with self._transaction() as conn:
             await conn.executemany(
-                "UPDATE watches SET dms_closed = 2 WHERE id = ? AND dms_closed = 1",
-                [(i,) for i in watch_ids],
+                "UPDATE watches SET dms_closed = 2 WHERE user_id = ? AND dms_closed = 1",
+                [(u,) for u in user_ids],
             )

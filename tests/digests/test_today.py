@@ -79,3 +79,13 @@ async def test_the_empty_day_note_says_why(store: Store, settings: Settings) -> 
         "**arXiv efficiency digest** · arXiv announced nothing today (a holiday, most likely):"
         " no new papers."
     )
+
+
+def test_the_notes_tell_unreachable_from_announced_nothing() -> None:
+    from bot.digests.render import render_note
+
+    assert (
+        "could not be reached since today's announcement"
+        in render_note("empty", today="unreachable").content
+    )
+    assert "announces nothing on weekends" in render_note("empty", today="weekend").content

@@ -184,3 +184,9 @@ async def test_a_role_is_mentioned_only_when_chosen_and_only_that_role(
     assert "mentions <@&" not in await said(fake_discord, token)
     subscription = await running.store.subscription_for_channel(CHANNEL_ID)
     assert subscription is not None and subscription.mention_role is None
+    # A channel unsubscribed and subscribed again starts without the old role.
+    await said(fake_discord, fake_discord.slash("subscribe", {"role": PAPERS_ROLE_ID}))
+    await said(fake_discord, fake_discord.slash("unsubscribe"))
+    await said(fake_discord, fake_discord.slash("subscribe"))
+    again = await running.store.subscription_for_channel(CHANNEL_ID)
+    assert again is not None and again.mention_role is None

@@ -147,3 +147,72 @@ async def test_watches_are_listed_and_removed(running: ArxivBot, fake_discord: F
     token = fake_discord.slash("watches", {"remove": 9}, user_id=MEMBER_ID)
     assert await said(fake_discord, token) == "There is no watch 9; `/watches` lists them."
     assert [w.text for w in await running.store.user_watches(MEMBER_ID)] == ["kv cache"]
+
+
+async def test_one_undeliverable_dm_never_holds_up_the_others(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    """A deleted account (404 on the user) is dropped like closed DMs; the next person's
+    message still goes, in the same round."""
+    store = running.store
+    gone = "930000000000000005"
+    fake_discord.gone_users.add(gone)
+    for user_id in (gone, MEMBER_ID):  # the gone one's message comes first
+        await said(
+            fake_discord, fake_discord.slash("watch", {"author": "Ada Quokka"}, user_id=user_id)
+        )
+    await store.upsert_papers(
+        [make_paper("2511.99201", "A paper", "About pruning.", authors=("Ada Quokka",))]
+    )
+    await running.service.tell_watchers()
+    assert len(fake_discord.direct_messages(MEMBER_ID)) == 1
+    assert fake_discord.direct_messages(gone) == []
+    assert await store.unsent_notices() == []  # nothing left to retry forever
+
+
+async def test_a_paper_fetched_by_id_is_matched_once_a_poll_meets_it(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    store = running.store
+    await said(
+        fake_discord, fake_discord.slash("watch", {"author": "Ada Quokka"}, user_id=MEMBER_ID)
+    )
+    paper = make_paper("2511.99301", "Saved first", "About pruning.", authors=("Ada Quokka",))
+    await store.upsert_papers([paper], from_poll=False)  # someone saved it by id
+    await running.service.tell_watchers()
+    assert fake_discord.direct_messages(MEMBER_ID) == []  # not a poll's paper: no news
+    await store.upsert_papers([paper])  # a poll meets it
+    await running.service.tell_watchers()
+    [dm] = fake_discord.direct_messages(MEMBER_ID)
+    assert "2511.99301" in dm["content"]
+
+
+async def test_a_digest_names_at_most_five_watchers_under_a_paper(
+    running: ArxivBot, fake_discord: FakeDiscord
+) -> None:
+    await subscribe_here(running)
+    watchers = [f"93000000000001{n:04d}" for n in range(8)]
+    for user_id in watchers:
+        token = fake_discord.slash(
+            "watch", {"phrase": "speculative decoding", "where": "here"}, user_id=user_id
+        )
+        await said(fake_discord, token)
+    await running.store.upsert_papers(
+        [
+            make_paper(
+                "2511.99401",
+                "Speculative decoding with draft models for faster LLM inference",
+                "We accelerate large language model inference 2.5x with speculative decoding.",
+            )
+        ]
+    )
+    await classify_pending(running.store, load_classifier())
+    every_paper = dataclasses.replace(running.digests, max_papers=30)
+    await deliver_due(running.store, every_paper, running.sender, later())
+    texts = [t for m in fake_discord.posted(CHANNEL_ID) for t in text_displays(m)]
+    [block] = [t for t in texts if "2511.99401" in t]
+    assert block.count("-# for <@") == 5
+    users = {
+        u for m in fake_discord.posted(CHANNEL_ID) for u in m["allowed_mentions"].get("users", [])
+    }
+    assert users == {int(u) for u in watchers[:5]}

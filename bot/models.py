@@ -154,6 +154,7 @@ class Subscription:
     shared_list: bool = False  # the Save button also adds to the channel's reading list
     next_weekly_at: datetime | None = None  # the weekly most-liked digest; None: none
     mention_role: str | None = None  # a role id its digests mention
+    thread: bool = False  # papers go in a thread under the digest's header
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,7 @@ class OutgoingMessage:
     note: str = ""
     mention_role: str | None = None  # the one role this message may ping
     mention_users: tuple[str, ...] = ()  # watchers it mentions, by their choice
+    in_thread: bool = False  # posted in the thread of its digest's first message
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,7 @@ class PendingMessage:
     digest_id: int
     position: int
     message: OutgoingMessage
+    thread_of: str | None = None  # Discord id of the digest's first message, once posted
 
 
 class ListOwnerKind(StrEnum):

@@ -58,6 +58,7 @@ async def subscribe(
     weekly: bool | None = None,
     mention_role: str | None = None,
     stop_mentions: bool = False,
+    thread: bool | None = None,
 ) -> Subscription:
     """Subscribe a channel, or update its subscription. Its first digest covers the most
     recent listing day, not the whole archive."""
@@ -81,6 +82,7 @@ async def subscribe(
         weekly,
         mention_role,
         stop_mentions,
+        thread,
     )
 
 
@@ -107,6 +109,7 @@ def describe(subscription: Subscription) -> str:
         f"<#{subscription.channel_id}>: {topics}, daily at {subscription.digest_time} UTC, "
         f"score ≥ {subscription.min_score:.2f}"
         + (", posts a note on empty days" if subscription.post_empty else "")
+        + (", papers in a thread under the day's header" if subscription.thread else "")
         + (", keeps a shared reading list" if subscription.shared_list else "")
         + (f", mentions <@&{subscription.mention_role}>" if subscription.mention_role else "")
         + (

@@ -248,6 +248,7 @@ class FakeDiscord:
     last_post_at: float = 0.0  # time.monotonic() when a message was last stored
     closed_dms: set[str] = field(default_factory=set)  # users who accept no direct message
     gone_users: set[str] = field(default_factory=set)  # deleted accounts: 404
+    threads_started: int = 0
     dm_channels: dict[str, str] = field(default_factory=dict)  # DM channel id -> user id
     identified: threading.Event = field(default_factory=threading.Event)
 
@@ -685,6 +686,14 @@ class FakeDiscord:
             and method == "POST"
         ):
             return await self._channel_message(parts[1], body)
+        if (
+            parts[0] == "channels"
+            and len(parts) == 5
+            and parts[2] == "messages"
+            and parts[4] == "threads"
+            and method == "POST"
+        ):
+            return self._start_thread(parts[1], parts[3], body)
         if path == "/users/@me/channels" and method == "POST":
             recipient = str(body["recipient_id"])
             channel_id = "96" + recipient[2:]
@@ -710,6 +719,38 @@ class FakeDiscord:
                 else self._json({"message": "Unknown Channel", "code": 10003}, 404)
             )
         return self._json({"message": f"fake discord has no route {method} {path}", "code": 0}, 404)
+
+    def _start_thread(self, channel_id: str, message_id: str, body: dict[str, Any]) -> web.Response:
+        """A thread from a message: its id is the message's; a second start is refused."""
+        with self._lock:
+            if message_id in self.channels:
+                return self._json(
+                    {
+                        "message": "A thread has already been created for this message",
+                        "code": 160004,
+                    },
+                    400,
+                )
+            parent = self.channels.get(channel_id)
+            if parent is None:
+                return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+            thread = {
+                **text_channel(message_id, parent["guild_id"], body.get("name", "thread")),
+                "type": 11,
+                "parent_id": channel_id,
+                "owner_id": BOT_ID,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                    "archive_timestamp": "2025-11-12T12:00:00+00:00",
+                    "locked": False,
+                },
+                "message_count": 0,
+                "member_count": 1,
+            }
+            self.channels[message_id] = thread
+            self.threads_started += 1
+        return self._json(thread, 201)
 
     def _message(self, channel_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -52,10 +52,13 @@ class DeliveryBusy(Exception):
 
 
 class Sender(Protocol):
-    async def send(self, channel_id: str, message: OutgoingMessage, nonce: str) -> str:
+    async def send(
+        self, channel_id: str, message: OutgoingMessage, nonce: str, thread_of: str | None = None
+    ) -> str:
         """Post a message and return its id; raise ChannelForbidden, ChannelGone or
         ChannelUnavailable. A second post with the same nonce must return the message the
-        first one created (Discord's enforce_nonce), not post it again."""
+        first one created (Discord's enforce_nonce), not post it again. With `thread_of`,
+        post in the thread under that message, starting it if it has none."""
         ...
 
 
@@ -89,13 +92,19 @@ async def send_pending(
     transient failure leaves the rest for the next tick, and pauses the subscription
     once it has lasted `give_up_hours`. Either way only this channel stops."""
     posted = 0
+    headers: dict[int, str] = {}  # digest id -> its first message, posted in this call
     for pending in await store.pending_messages(subscription.id):
+        nonce = message_nonce(pending.digest_id, pending.position)
         try:
-            message_id = await sender.send(
-                subscription.channel_id,
-                pending.message,
-                message_nonce(pending.digest_id, pending.position),
-            )
+            if pending.message.in_thread:
+                thread_of = pending.thread_of or headers.get(pending.digest_id)
+                if thread_of is None:  # its header is not posted: it comes first
+                    break
+                message_id = await sender.send(
+                    subscription.channel_id, pending.message, nonce, thread_of=thread_of
+                )
+            else:
+                message_id = await sender.send(subscription.channel_id, pending.message, nonce)
         except ChannelForbidden as exc:
             reason = (
                 f"missing permission to post ({exc})" if str(exc) else "missing permission to post"
@@ -134,6 +143,8 @@ async def send_pending(
                 )
             break
         await store.mark_message_sent(pending.digest_id, pending.position, message_id)
+        if pending.position == 0:
+            headers[pending.digest_id] = message_id
         posted += 1
         if not await store.claim_delivery(subscription.id, holder):  # extend the lease
             log.warning("delivery lease lost channel=%s", subscription.channel_id)

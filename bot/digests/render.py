@@ -116,6 +116,7 @@ def render_digest(
     topics_filter: Sequence[str] = (),
     mention_role: str | None = None,
     watchers: Sequence[WatchMention] = (),
+    thread: bool = False,
 ) -> list[OutgoingMessage]:
     """A header, then each paper its own block with its buttons, split in reading order
     into layout messages within Discord's limits; a last line for papers beyond
@@ -152,8 +153,14 @@ def render_digest(
                 )
             ),
         )
-        for m in layout_messages(header, blocks, note, "arXiv efficiency digest")
+        for m in layout_messages("" if thread else header, blocks, note, "arXiv efficiency digest")
     ]
+    if thread:
+        # The day's header in the channel; the papers in a thread under it.
+        messages = [
+            OutgoingMessage(header),
+            *(dataclasses.replace(m, in_thread=True) for m in messages),
+        ]
     if mention_role is None:
         return messages
     # The role the admin chose is mentioned once, in the header; nothing else pings.

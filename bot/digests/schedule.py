@@ -115,7 +115,12 @@ async def plan_digest(
             store, subscription.channel_id, papers[: settings.max_papers]
         )
         messages = render_digest(
-            papers, settings.max_papers, subscription.topics, subscription.mention_role, watchers
+            papers,
+            settings.max_papers,
+            subscription.topics,
+            subscription.mention_role,
+            watchers,
+            subscription.thread,
         )
         digest_id = await store.record_digest(
             subscription.id, "papers", papers, messages, following

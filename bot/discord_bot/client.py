@@ -39,6 +39,10 @@ from bot.watches import DirectMessagesClosed
 log = logging.getLogger(__name__)
 
 
+THREAD_NAME = "Today's papers"
+THREAD_EXISTS = 160004  # "A thread has already been created for this message"
+
+
 class DiscordSender:
     """Posts digest messages; turns Discord's answers into the delivery service's errors.
     429s are left to discord.py's rate limiter, which waits and retries; one that outlasts
@@ -46,11 +50,16 @@ class DiscordSender:
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self._threads: set[str] = set()  # digest threads known to exist
 
-    async def send(self, channel_id: str, message: OutgoingMessage, nonce: str) -> str:
-        channel = self.bot.get_channel(int(channel_id))
+    async def send(
+        self, channel_id: str, message: OutgoingMessage, nonce: str, thread_of: str | None = None
+    ) -> str:
+        channel: object = self.bot.get_channel(int(channel_id))
         try:
-            if channel is None:
+            if thread_of is not None:
+                channel = await self._thread_under(channel_id, thread_of)
+            elif channel is None:
                 channel = await self.bot.fetch_channel(int(channel_id))
             if not isinstance(channel, discord.abc.Messageable):
                 raise ChannelGone("not a text channel")
@@ -63,7 +72,7 @@ class DiscordSender:
                 )
             elif view is None:
                 sent = await channel.send(
-                    content, embeds=embeds, allowed_mentions=NO_MENTIONS, nonce=nonce
+                    content, embeds=embeds, allowed_mentions=mentions_of(message), nonce=nonce
                 )
             else:
                 sent = await channel.send(
@@ -81,6 +90,26 @@ class DiscordSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc
         return str(sent.id)
+
+    async def _thread_under(self, channel_id: str, message_id: str) -> discord.PartialMessageable:
+        """The thread started from a digest's header (its id is the header's), started now
+        unless it exists: a retry after a crash finds it (Discord answers 160004)."""
+        if message_id not in self._threads:
+            try:
+                await self.bot.http.start_thread_with_message(
+                    int(channel_id),
+                    int(message_id),
+                    name=THREAD_NAME,
+                    auto_archive_duration=1440,
+                    reason="the digest's papers",
+                )
+            except discord.HTTPException as exc:
+                if exc.code != THREAD_EXISTS:
+                    raise
+            self._threads.add(message_id)
+        return self.bot.get_partial_messageable(
+            int(message_id), type=discord.ChannelType.public_thread
+        )
 
     async def send_direct(self, user_id: str, message: OutgoingMessage, nonce: str) -> str:
         """A direct message (a watch's news); closed DMs raise DirectMessagesClosed."""

@@ -283,6 +283,7 @@ class Subscriptions(commands.Cog):
         weekly="Also post the week's most liked papers here, on Mondays",
         role="Mention this role on each digest (it must be mentionable by the bot)",
         mentions="false: stop mentioning the role",
+        thread="Post the day's header here and its papers in a thread under it",
     )
     @app_commands.rename(shared_list="list")
     @app_commands.default_permissions(manage_channels=True)
@@ -299,6 +300,7 @@ class Subscriptions(commands.Cog):
         weekly: bool | None = None,
         role: discord.Role | None = None,
         mentions: bool | None = None,
+        thread: bool | None = None,
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
@@ -317,6 +319,7 @@ class Subscriptions(commands.Cog):
             weekly=weekly,
             mention_role=str(role.id) if role is not None and mentions is not False else None,
             stop_mentions=mentions is False,
+            thread=thread,
         )
         await reply(
             interaction,

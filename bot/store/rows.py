@@ -14,7 +14,7 @@ from bot.store.dialect import joined, json_list, json_value
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
     " status_reason, starts_on, next_due_at, last_digest_at, shared_list, next_weekly_at,"
-    " mention_role"
+    " mention_role, thread"
 )
 
 PAPER_COLUMNS = f"""
@@ -100,6 +100,7 @@ def subscription_from_row(row: Row) -> models.Subscription:
         shared_list=bool(row[12]),
         next_weekly_at=from_iso(row[13]),
         mention_role=row[14],
+        thread=bool(row[15]),
     )
 
 
@@ -113,6 +114,7 @@ def message_json(message: models.OutgoingMessage) -> str:
             "note": message.note,
             "mention_role": message.mention_role,
             "mention_users": list(message.mention_users),
+            "in_thread": message.in_thread,
         },
         ensure_ascii=False,
     )
@@ -129,6 +131,7 @@ def message_from_json(text: str) -> models.OutgoingMessage:
         note=data.get("note", ""),
         mention_role=data.get("mention_role"),
         mention_users=tuple(data.get("mention_users", ())),
+        in_thread=bool(data.get("in_thread", False)),
     )
 
 

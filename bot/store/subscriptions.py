@@ -50,6 +50,7 @@ class SubscriptionStore(StoreBase):
         weekly: bool | None = None,
         mention_role: str | None = None,
         stop_mentions: bool = False,
+        thread: bool | None = None,
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
         A subscription that was removed starts again from `starts_on`. `shared_list` None
@@ -63,10 +64,11 @@ class SubscriptionStore(StoreBase):
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
                 " post_empty, status, starts_on, next_due_at, created_at, updated_at,"
-                " shared_list, next_weekly_at, mention_role)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?)"
+                " shared_list, next_weekly_at, mention_role, thread)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?,"
+                " coalesce(?, 0))"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
-                " shared_list = coalesce(?, shared_list),"
+                " shared_list = coalesce(?, shared_list), thread = coalesce(?, thread),"
                 " mention_role = CASE WHEN ? THEN NULL"
                 "   WHEN status = 'deleted' THEN excluded.mention_role"
                 "   ELSE coalesce(?, mention_role) END,"
@@ -94,7 +96,9 @@ class SubscriptionStore(StoreBase):
                     None if shared_list is None else int(shared_list),
                     next_weekly,
                     None if stop_mentions else mention_role,
+                    None if thread is None else int(thread),
                     None if shared_list is None else int(shared_list),
+                    None if thread is None else int(thread),
                     int(stop_mentions),
                     mention_role,
                     int(weekly is None),
@@ -355,14 +359,15 @@ class SubscriptionStore(StoreBase):
     async def pending_messages(self, subscription_id: int) -> list[PendingMessage]:
         """Messages of this subscription's digests not yet posted, oldest digest first."""
         async with self._conn.execute(
-            "SELECT m.digest_id, m.position, m.payload FROM digest_messages m"
-            " JOIN digests d ON d.id = m.digest_id"
+            "SELECT m.digest_id, m.position, m.payload, (SELECT h.message_id"
+            "   FROM digest_messages h WHERE h.digest_id = m.digest_id AND h.position = 0)"
+            " FROM digest_messages m JOIN digests d ON d.id = m.digest_id"
             " WHERE d.subscription_id = ? AND m.sent_at IS NULL"
             " ORDER BY m.digest_id, m.position",
             (subscription_id,),
         ) as cur:
             return [
-                PendingMessage(row[0], row[1], message_from_json(row[2]))
+                PendingMessage(row[0], row[1], message_from_json(row[2]), row[3])
                 for row in await cur.fetchall()
             ]
 

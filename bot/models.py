@@ -155,6 +155,8 @@ class Subscription:
     next_weekly_at: datetime | None = None  # the weekly most-liked digest; None: none
     mention_role: str | None = None  # a role id its digests mention
     thread: bool = False  # papers go in a thread under the digest's header
+    forum: bool = False  # a forum channel: each paper is a post of its own
+    create_tags: bool = False  # create the forum's missing topic tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,9 @@ class OutgoingMessage:
     mention_role: str | None = None  # the one role this message may ping
     mention_users: tuple[str, ...] = ()  # watchers it mentions, by their choice
     in_thread: bool = False  # posted in the thread of its digest's first message
+    post_title: str = ""  # a forum post: its title
+    post_tags: tuple[str, ...] = ()  # and the topics its tags should name
+    create_tags: bool = False  # create the forum's missing tags for those topics
 
 
 @dataclass(frozen=True, slots=True)

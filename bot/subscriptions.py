@@ -59,6 +59,8 @@ async def subscribe(
     mention_role: str | None = None,
     stop_mentions: bool = False,
     thread: bool | None = None,
+    forum: bool = False,
+    create_tags: bool | None = None,
 ) -> Subscription:
     """Subscribe a channel, or update its subscription. Its first digest covers the most
     recent listing day, not the whole archive."""
@@ -83,6 +85,8 @@ async def subscribe(
         mention_role,
         stop_mentions,
         thread,
+        forum,
+        create_tags,
     )
 
 
@@ -110,6 +114,8 @@ def describe(subscription: Subscription) -> str:
         f"score ≥ {subscription.min_score:.2f}"
         + (", posts a note on empty days" if subscription.post_empty else "")
         + (", papers in a thread under the day's header" if subscription.thread else "")
+        + (", each paper a forum post" if subscription.forum else "")
+        + (", creating missing topic tags" if subscription.create_tags else "")
         + (", keeps a shared reading list" if subscription.shared_list else "")
         + (f", mentions <@&{subscription.mention_role}>" if subscription.mention_role else "")
         + (

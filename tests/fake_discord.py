@@ -41,6 +41,12 @@ def snowflake() -> str:
     return str(next(_snowflakes))
 
 
+def time_snowflake() -> str:
+    """An id as Discord makes them: milliseconds since Discord's epoch, then a counter."""
+    milliseconds = int(time.time() * 1000) - 1_420_070_400_000
+    return str((milliseconds << 22) | (next(_snowflakes) & 0x3FFFFF))
+
+
 def user(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
     return {
         "id": user_id,
@@ -71,6 +77,31 @@ def text_channel(channel_id: str, guild_id: str, name: str, position: int = 0) -
     }
 
 
+FORUM_ID = "920000000000000005"
+BOT_ROLE_ID = "940000000000000009"  # the bot's own role: Manage Channels, when a test gives it
+
+
+def forum_channel(channel_id: str, guild_id: str, name: str, tags: list[str]) -> dict[str, Any]:
+    return {
+        **text_channel(channel_id, guild_id, name, 3),
+        "type": 15,
+        "available_tags": [
+            {
+                "id": f"95000000000000{n:04d}",
+                "name": t,
+                "moderated": False,
+                "emoji_id": None,
+                "emoji_name": None,
+            }
+            for n, t in enumerate(tags)
+        ],
+        "default_reaction_emoji": None,
+        "default_sort_order": None,
+        "default_forum_layout": 0,
+        "default_thread_rate_limit_per_user": 0,
+    }
+
+
 PAPERS_ROLE_ID = "940000000000000001"  # mentionable
 QUIET_ROLE_ID = "940000000000000002"  # not mentionable
 
@@ -89,7 +120,9 @@ def role(role_id: str, name: str, mentionable: bool, position: int) -> dict[str,
     }
 
 
-def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
+def guild(
+    guild_id: str, channels: list[dict[str, Any]], bot_roles: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "id": guild_id,
         "name": f"Guild {guild_id[-1]}",
@@ -109,13 +142,14 @@ def guild(guild_id: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
             },
             role(PAPERS_ROLE_ID, "paper readers", True, 1),
             role(QUIET_ROLE_ID, "quiet @here **role**", False, 2),
+            {**role(BOT_ROLE_ID, "arxiv-bot", False, 3), "permissions": str(MANAGE_CHANNELS)},
         ],
         "channels": channels,
         "threads": [],
         "members": [
             {
                 "user": user(BOT_ID, "arxiv-bot", bot=True),
-                "roles": [],
+                "roles": list(bot_roles),
                 "joined_at": "2025-01-01T00:00:00+00:00",
                 "deaf": False,
                 "mute": False,
@@ -249,6 +283,7 @@ class FakeDiscord:
     closed_dms: set[str] = field(default_factory=set)  # users who accept no direct message
     gone_users: set[str] = field(default_factory=set)  # deleted accounts: 404
     threads_started: int = 0
+    bot_manages_channels: bool = False  # the bot's role has Manage Channels
     dm_channels: dict[str, str] = field(default_factory=dict)  # DM channel id -> user id
     identified: threading.Event = field(default_factory=threading.Event)
 
@@ -266,6 +301,7 @@ class FakeDiscord:
             CHANNEL_ID: text_channel(CHANNEL_ID, GUILD_ID, "papers", 0),
             SECOND_CHANNEL_ID: text_channel(SECOND_CHANNEL_ID, GUILD_ID, "more-papers", 1),
             OTHER_GUILD_CHANNEL_ID: text_channel(OTHER_GUILD_CHANNEL_ID, OTHER_GUILD_ID, "x", 0),
+            FORUM_ID: forum_channel(FORUM_ID, GUILD_ID, "paper-forum", ["quantization", "pruning"]),
         }
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -560,7 +596,11 @@ class FakeDiscord:
                         "op": 0,
                         "t": "GUILD_CREATE",
                         "s": next(self._sequence),
-                        "d": guild(guild_id, channels),
+                        "d": guild(
+                            guild_id,
+                            channels,
+                            (BOT_ROLE_ID,) if self.bot_manages_channels else (),
+                        ),
                     }
                 )
             )
@@ -694,6 +734,23 @@ class FakeDiscord:
             and method == "POST"
         ):
             return self._start_thread(parts[1], parts[3], body)
+        if (
+            parts[0] == "channels"
+            and len(parts) == 3
+            and parts[2] == "threads"
+            and method == "POST"
+        ):
+            return self._forum_post(parts[1], body)
+        if parts[0] == "guilds" and parts[-2:] == ["threads", "active"]:
+            with self._lock:
+                threads = [
+                    c
+                    for c in self.channels.values()
+                    if c.get("type") == 11 and c["guild_id"] == parts[1]
+                ]
+            return self._json({"threads": threads, "members": []})
+        if parts[0] == "channels" and len(parts) == 2 and method == "PATCH":
+            return self._edit_channel(parts[1], body)
         if path == "/users/@me/channels" and method == "POST":
             recipient = str(body["recipient_id"])
             channel_id = "96" + recipient[2:]
@@ -719,6 +776,62 @@ class FakeDiscord:
                 else self._json({"message": "Unknown Channel", "code": 10003}, 404)
             )
         return self._json({"message": f"fake discord has no route {method} {path}", "code": 0}, 404)
+
+    def _forum_post(self, forum_id: str, body: dict[str, Any]) -> web.Response:
+        """A forum post: a thread with its first message and the tags applied."""
+        forum = self.channels.get(forum_id)
+        if forum is None or forum.get("type") != 15:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        first = body.get("message") or {}
+        problem = layout_problem(first)
+        if problem is not None:
+            return self._json({"message": f"Invalid Form Body: {problem}", "code": 50035}, 400)
+        known = {t["id"] for t in forum["available_tags"]}
+        if any(str(t) not in known for t in body.get("applied_tags") or []):
+            return self._json({"message": "Invalid Form Body: unknown tag", "code": 50035}, 400)
+        thread_id = time_snowflake()  # Discord's ids carry their creation time
+        thread = {
+            **text_channel(thread_id, forum["guild_id"], body["name"]),
+            "type": 11,
+            "parent_id": forum_id,
+            "owner_id": BOT_ID,
+            "applied_tags": [str(t) for t in body.get("applied_tags") or []],
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": "2025-11-12T12:00:00+00:00",
+                "locked": False,
+            },
+            "message_count": 1,
+            "member_count": 1,
+        }
+        message = self._message(thread_id, first)
+        with self._lock:
+            self.channels[thread_id] = thread
+            self.messages.setdefault(thread_id, []).append(message)
+            self.last_post_at = time.monotonic()
+        return self._json({**thread, "message": message}, 201)
+
+    def _edit_channel(self, channel_id: str, body: dict[str, Any]) -> web.Response:
+        """Editing a forum's tags (creating one), which needs Manage Channels."""
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            return self._json({"message": "Unknown Channel", "code": 10003}, 404)
+        if not self.bot_manages_channels:
+            return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        with self._lock:
+            if "available_tags" in body:
+                channel["available_tags"] = [
+                    {
+                        "id": str(t.get("id") or snowflake()),
+                        "moderated": False,
+                        "emoji_id": None,
+                        "emoji_name": None,
+                        **{k: v for k, v in t.items() if k != "id"},
+                    }
+                    for t in body["available_tags"]
+                ]
+        return self._json(channel)
 
     def _start_thread(self, channel_id: str, message_id: str, body: dict[str, Any]) -> web.Response:
         """A thread from a message: its id is the message's; a second start is refused."""

@@ -217,6 +217,39 @@ def layout_messages(
     return messages
 
 
+POST_TITLE_LIMIT = 100  # Discord's limit for a thread's name
+
+
+def render_forum_posts(
+    papers: Sequence[Paper],
+    max_papers: int,
+    watchers: Sequence[WatchMention] = (),
+    create_tags: bool = False,
+    mention_role: str | None = None,
+) -> list[OutgoingMessage]:
+    """A forum subscription: each paper a post of its own, titled with the paper, its
+    section inside, tagged with its topics; papers beyond `max_papers` wait for `/search`."""
+    posts = []
+    for number, paper in enumerate(papers[:max_papers], 1):
+        block = _with_watchers(paper_block(paper, number), watchers)
+        users = tuple(dict.fromkeys(w.user_id for w in watchers if w.arxiv_id == paper.arxiv_id))
+        posts.append(
+            OutgoingMessage(
+                content="",
+                blocks=(block,),
+                mention_users=users,
+                post_title=clip(title_of(paper), POST_TITLE_LIMIT),
+                post_tags=paper.topics,
+                create_tags=create_tags,
+            )
+        )
+    if posts and mention_role:  # the chosen role, once, on the day's first post
+        posts[0] = dataclasses.replace(
+            posts[0], content=f"<@&{mention_role}>", mention_role=mention_role
+        )
+    return posts
+
+
 def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMessage]:
     """The week's most liked papers in a channel, best first, with their votes."""
     blocks = []

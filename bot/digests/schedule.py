@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from bot.channel_taste import TASTE_FLOOR, ChannelTastes
 from bot.config import DigestSettings
-from bot.digests.render import render_digest, render_note, render_weekly
+from bot.digests.render import render_digest, render_forum_posts, render_note, render_weekly
 from bot.listing import announced_at, is_listing_day, listing_day
 from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
@@ -114,14 +114,23 @@ async def plan_digest(
         watchers = await watch_mentions(
             store, subscription.channel_id, papers[: settings.max_papers]
         )
-        messages = render_digest(
-            papers,
-            settings.max_papers,
-            subscription.topics,
-            subscription.mention_role,
-            watchers,
-            subscription.thread,
-        )
+        if subscription.forum:
+            messages = render_forum_posts(
+                papers,
+                settings.max_papers,
+                watchers,
+                subscription.create_tags,
+                subscription.mention_role,
+            )
+        else:
+            messages = render_digest(
+                papers,
+                settings.max_papers,
+                subscription.topics,
+                subscription.mention_role,
+                watchers,
+                subscription.thread,
+            )
         digest_id = await store.record_digest(
             subscription.id, "papers", papers, messages, following
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import timedelta
 
 import aiohttp
 import discord
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 THREAD_NAME = "Today's papers"
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
+MAX_FORUM_TAGS = 20  # Discord's limit of tags in one forum
 
 
 class DiscordSender:
@@ -51,6 +53,7 @@ class DiscordSender:
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self._threads: set[str] = set()  # digest threads known to exist
+        self._forum_tags: dict[int, list[discord.ForumTag]] = {}
 
     async def send(
         self, channel_id: str, message: OutgoingMessage, nonce: str, thread_of: str | None = None
@@ -61,6 +64,8 @@ class DiscordSender:
                 channel = await self._thread_under(channel_id, thread_of)
             elif channel is None:
                 channel = await self.bot.fetch_channel(int(channel_id))
+            if isinstance(channel, discord.ForumChannel):
+                return await self._forum_post(channel, message)
             if not isinstance(channel, discord.abc.Messageable):
                 raise ChannelGone("not a text channel")
             content, embeds = message.content or None, embeds_of(message)
@@ -90,6 +95,54 @@ class DiscordSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ChannelUnavailable(f"could not reach Discord ({type(exc).__name__})") from exc
         return str(sent.id)
+
+    async def _forum_post(self, forum: discord.ForumChannel, message: OutgoingMessage) -> str:
+        """A paper as a forum post. Starting a post takes no nonce, so a post this bot
+        made under that title in the last two days (Discord made it, the process died
+        before recording it) is taken as this one rather than posted again."""
+        title = message.post_title or "arXiv paper"
+        recent = discord.utils.utcnow() - timedelta(days=2)
+        for thread in await forum.guild.active_threads():
+            if (
+                thread.parent_id == forum.id
+                and thread.owner_id == self.bot.user.id  # type: ignore[union-attr]
+                and thread.name == title
+                and discord.utils.snowflake_time(thread.id) > recent
+            ):
+                return str(thread.id)
+        made = await forum.create_thread(
+            name=title,
+            view=digest_layout(message),
+            applied_tags=await self._tags_for(forum, message),
+            allowed_mentions=mentions_of(message),
+        )
+        return str(made.thread.id)
+
+    async def _tags_for(
+        self, forum: discord.ForumChannel, message: OutgoingMessage
+    ) -> list[discord.ForumTag]:
+        """The forum's tags named like the paper's topics (Discord allows five a post),
+        creating the missing ones first when asked and allowed. The tags this sender made
+        are remembered: the gateway's word of them may come later than the next post."""
+        known = self._forum_tags.get(forum.id) or list(forum.available_tags)
+        have = {tag.name.casefold(): tag for tag in known}
+        missing = [t for t in message.post_tags if t.casefold() not in have]
+        room = MAX_FORUM_TAGS - len(have)
+        if message.create_tags and missing and room > 0:
+            if forum.permissions_for(forum.guild.me).manage_channels:
+                new = [discord.ForumTag(name=t) for t in missing[:room]]
+                try:
+                    edited = await forum.edit(available_tags=[*known, *new], reason="paper topics")
+                except discord.HTTPException as exc:
+                    log.warning("forum tags not created channel=%s reason=%s", forum.id, exc)
+                else:
+                    if edited is not None:
+                        known = list(edited.available_tags)
+                        self._forum_tags[forum.id] = known
+                        have = {tag.name.casefold(): tag for tag in known}
+            else:
+                log.warning("forum tags not created channel=%s reason=no Manage Channels", forum.id)
+        return [have[t.casefold()] for t in message.post_tags if t.casefold() in have][:5]
 
     async def _thread_under(self, channel_id: str, message_id: str) -> discord.PartialMessageable:
         """The thread started from a digest's header (its id is the header's), started now

@@ -88,6 +88,22 @@ def _date_option(text: str | None) -> date | None:
         raise UserError(f"{text[:30]!r} is not a date; use YYYY-MM-DD, e.g. 2025-11-12.") from None
 
 
+def _check_forum_options(
+    channel: discord.abc.GuildChannel | None, thread: bool | None, create_tags: bool | None
+) -> None:
+    if not isinstance(channel, discord.ForumChannel):
+        if create_tags:
+            raise UserError("`create_tags` is for forum channels, whose posts carry tags.")
+        return
+    if thread:
+        raise UserError("A forum gets a post per paper already; `thread` is for text channels.")
+    if create_tags and not channel.permissions_for(channel.guild.me).manage_channels:
+        raise UserError(
+            f"The bot may not manage tags in <#{channel.id}>: give it Manage Channels there,"
+            " or subscribe without `create_tags`."
+        )
+
+
 def _check_mentionable(interaction: discord.Interaction, role: discord.Role) -> None:
     if role.is_default():
         raise UserError("Pick a role to mention, not @everyone.")
@@ -284,6 +300,7 @@ class Subscriptions(commands.Cog):
         role="Mention this role on each digest (it must be mentionable by the bot)",
         mentions="false: stop mentioning the role",
         thread="Post the day's header here and its papers in a thread under it",
+        create_tags="In a forum: create the topic tags it lacks (needs Manage Channels there)",
     )
     @app_commands.rename(shared_list="list")
     @app_commands.default_permissions(manage_channels=True)
@@ -294,16 +311,19 @@ class Subscriptions(commands.Cog):
         topics: str | None = None,
         time: str | None = None,
         min_score: float | None = None,
-        channel: discord.TextChannel | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
         empty_days: bool = False,
         shared_list: bool | None = None,
         weekly: bool | None = None,
         role: discord.Role | None = None,
         mentions: bool | None = None,
         thread: bool | None = None,
+        create_tags: bool | None = None,
     ) -> None:
         _require_manage_channels(interaction)
         channel_id = self._channel(interaction, channel)
+        forum = isinstance(channel, discord.ForumChannel)
+        _check_forum_options(channel, thread, create_tags)
         if role is not None:
             _check_mentionable(interaction, role)
         subscription = await subscribe(
@@ -320,6 +340,8 @@ class Subscriptions(commands.Cog):
             mention_role=str(role.id) if role is not None and mentions is not False else None,
             stop_mentions=mentions is False,
             thread=thread,
+            forum=forum,
+            create_tags=create_tags,
         )
         await reply(
             interaction,

@@ -14,7 +14,7 @@ from bot.store.dialect import joined, json_list, json_value
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
     " status_reason, starts_on, next_due_at, last_digest_at, shared_list, next_weekly_at,"
-    " mention_role, thread"
+    " mention_role, thread, forum, create_tags"
 )
 
 PAPER_COLUMNS = f"""
@@ -101,6 +101,8 @@ def subscription_from_row(row: Row) -> models.Subscription:
         next_weekly_at=from_iso(row[13]),
         mention_role=row[14],
         thread=bool(row[15]),
+        forum=bool(row[16]),
+        create_tags=bool(row[17]),
     )
 
 
@@ -115,6 +117,9 @@ def message_json(message: models.OutgoingMessage) -> str:
             "mention_role": message.mention_role,
             "mention_users": list(message.mention_users),
             "in_thread": message.in_thread,
+            "post_title": message.post_title,
+            "post_tags": list(message.post_tags),
+            "create_tags": message.create_tags,
         },
         ensure_ascii=False,
     )
@@ -132,6 +137,9 @@ def message_from_json(text: str) -> models.OutgoingMessage:
         mention_role=data.get("mention_role"),
         mention_users=tuple(data.get("mention_users", ())),
         in_thread=bool(data.get("in_thread", False)),
+        post_title=data.get("post_title", ""),
+        post_tags=tuple(data.get("post_tags", ())),
+        create_tags=bool(data.get("create_tags", False)),
     )
 
 

@@ -51,6 +51,8 @@ class SubscriptionStore(StoreBase):
         mention_role: str | None = None,
         stop_mentions: bool = False,
         thread: bool | None = None,
+        forum: bool = False,
+        create_tags: bool | None = None,
     ) -> Subscription:
         """Create a channel's subscription, or update it (which also resumes a paused one).
         A subscription that was removed starts again from `starts_on`. `shared_list` None
@@ -64,11 +66,12 @@ class SubscriptionStore(StoreBase):
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, topics, digest_time, min_score,"
                 " post_empty, status, starts_on, next_due_at, created_at, updated_at,"
-                " shared_list, next_weekly_at, mention_role, thread)"
+                " shared_list, next_weekly_at, mention_role, thread, forum, create_tags)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?,"
-                " coalesce(?, 0))"
+                " coalesce(?, 0), ?, coalesce(?, 0))"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
                 " shared_list = coalesce(?, shared_list), thread = coalesce(?, thread),"
+                " forum = excluded.forum, create_tags = coalesce(?, create_tags),"
                 " mention_role = CASE WHEN ? THEN NULL"
                 "   WHEN status = 'deleted' THEN excluded.mention_role"
                 "   ELSE coalesce(?, mention_role) END,"
@@ -97,8 +100,11 @@ class SubscriptionStore(StoreBase):
                     next_weekly,
                     None if stop_mentions else mention_role,
                     None if thread is None else int(thread),
+                    int(forum),
+                    None if create_tags is None else int(create_tags),
                     None if shared_list is None else int(shared_list),
                     None if thread is None else int(thread),
+                    None if create_tags is None else int(create_tags),
                     int(stop_mentions),
                     mention_role,
                     int(weekly is None),

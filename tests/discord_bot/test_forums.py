@@ -1,0 +1,98 @@
+"""`/subscribe channel:<forum>`: each paper a forum post, titled with the paper, tagged with
+the forum's tags that match its topics (creating missing ones when asked and allowed),
+exactly once across a crash between Discord's answer and the record."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.config import Settings
+from bot.digests.delivery import deliver_due
+from bot.digests.render import title_of
+from bot.store import Store
+from bot.text import clip
+from tests.discord_bot.harness import answer, later, papers_of, start_bot, stop_bot, text_of
+from tests.fake_discord import FORUM_ID, PAPERS_ROLE_ID, FakeDiscord
+
+pytestmark = pytest.mark.loopback
+
+
+def forum_posts(fake: FakeDiscord) -> list[dict]:
+    return [c for c in fake.channels.values() if c.get("parent_id") == FORUM_ID]
+
+
+async def test_each_paper_is_a_tagged_forum_post_once_even_after_a_crash(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    for options, refusal in [
+        ({"channel": FORUM_ID, "thread": True}, "A forum gets a post per paper already"),
+        ({"channel": FORUM_ID, "create_tags": True}, "The bot may not manage tags in"),
+        ({"create_tags": True}, "`create_tags` is for forum channels"),
+    ]:
+        [refused] = await answer(fake_discord, fake_discord.slash("subscribe", options))
+        assert text_of(refused).startswith(refusal)
+    assert await papers_store.guild_subscriptions("910000000000000001") == []  # nothing written
+    [subscribed] = await answer(
+        fake_discord, fake_discord.slash("subscribe", {"channel": FORUM_ID})
+    )
+    assert "each paper a forum post" in text_of(subscribed)
+
+    # The process dies after Discord made the first post and before it was recorded.
+    original = papers_store.mark_message_sent
+
+    async def dies_before_recording(digest_id: int, position: int, message_id: str) -> None:
+        raise asyncio.CancelledError
+
+    papers_store.mark_message_sent = dies_before_recording  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await deliver_due(bot.store, bot.digests, bot.sender, later())
+    papers_store.mark_message_sent = original  # type: ignore[method-assign]
+    await stop_bot(bot, task)
+    assert len(forum_posts(fake_discord)) == 1
+
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)  # resumes
+    try:
+        await deliver_due(bot.store, bot.digests, bot.sender, later())
+    finally:
+        await stop_bot(bot, task)
+    posts = forum_posts(fake_discord)
+    assert len(posts) == 15 and len({p["name"] for p in posts}) == 15  # none twice
+    tags = {t["id"]: t["name"] for t in fake_discord.channels[FORUM_ID]["available_tags"]}
+    for post in posts:
+        [first] = fake_discord.posted(post["id"])
+        [arxiv_id] = papers_of(first)
+        paper = await papers_store.get_paper(arxiv_id)
+        assert paper is not None and post["name"] == clip(title_of(paper), 100)
+        assert {tags[t] for t in post["applied_tags"]} == set(paper.topics) & {
+            "quantization",
+            "pruning",
+        }
+
+
+async def test_missing_topic_tags_are_created_when_the_bot_may(
+    bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord
+) -> None:
+    fake_discord.bot_manages_channels = True
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        token = fake_discord.slash(
+            "subscribe", {"channel": FORUM_ID, "create_tags": True, "role": PAPERS_ROLE_ID}
+        )
+        [subscribed] = await answer(fake_discord, token)
+        assert "creating missing topic tags" in text_of(subscribed)
+        await deliver_due(bot.store, bot.digests, bot.sender, later())
+    finally:
+        await stop_bot(bot, task)
+    names = {t["name"] for t in fake_discord.channels[FORUM_ID]["available_tags"]}
+    assert {"quantization", "pruning", "inference-serving", "efficient-architectures"} <= names
+    posts = forum_posts(fake_discord)
+    tagged = [p for p in posts if p["applied_tags"]]
+    assert len(tagged) == 15  # every paper has a topic, and now every topic a tag
+    # The chosen role is mentioned once, on the day's first post.
+    firsts = [fake_discord.posted(p["id"])[0] for p in posts]
+    mentioning = [m for m in firsts if m["allowed_mentions"].get("roles")]
+    assert len(mentioning) == 1
+    assert mentioning[0]["allowed_mentions"]["roles"] == [int(PAPERS_ROLE_ID)]

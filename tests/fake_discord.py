@@ -819,6 +819,14 @@ class FakeDiscord:
             return self._json({"message": "Unknown Channel", "code": 10003}, 404)
         if not self.bot_manages_channels:
             return self._json({"message": "Missing Permissions", "code": 50013}, 403)
+        if any(len(t.get("name", "")) > 20 for t in body.get("available_tags") or []):
+            return self._json(
+                {
+                    "message": "Invalid Form Body: tag names have 20 characters at most",
+                    "code": 50035,
+                },
+                400,
+            )
         with self._lock:
             if "available_tags" in body:
                 channel["available_tags"] = [

@@ -238,7 +238,11 @@ def render_forum_posts(
                 content="",
                 blocks=(block,),
                 mention_users=users,
-                post_title=clip(title_of(paper), POST_TITLE_LIMIT),
+                # The id keeps titles apart: a crash's retry finds its post by title.
+                post_title=(
+                    f"{clip(title_of(paper), POST_TITLE_LIMIT - len(paper.arxiv_id) - 3)}"
+                    f" · {paper.arxiv_id}"
+                ),
                 post_tags=paper.topics,
                 create_tags=create_tags,
             )

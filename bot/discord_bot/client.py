@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 
 import aiohttp
@@ -35,6 +36,7 @@ from bot.discord_bot.watch_cog import Watches
 from bot.models import OutgoingMessage
 from bot.service import Service
 from bot.store import Store
+from bot.text import clip
 from bot.watches import DirectMessagesClosed
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,21 @@ log = logging.getLogger(__name__)
 THREAD_NAME = "Today's papers"
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MAX_FORUM_TAGS = 20  # Discord's limit of tags in one forum
+TAG_NAME_LIMIT = 20  # and of a tag's name
+_SHORT_TAGS = {"efficient-architectures": "architectures"}
+
+
+def tag_name(topic: str) -> str:
+    """A topic as a forum tag: Discord allows 20 characters."""
+    return _SHORT_TAGS.get(topic, topic)[:TAG_NAME_LIMIT]
+
+
+def note_title(message: OutgoingMessage) -> str:
+    """A forum post's title for a note or a weekly digest: its first line and the day."""
+    first = next((line for line in message.content.splitlines() if line.strip()), "")
+    plain = re.sub(r"[*_`#]|^-# |<@&?\d+>", "", first).strip() or "arXiv efficiency digest"
+    day = f" · {discord.utils.utcnow():%Y-%m-%d}"
+    return clip(plain, 100 - len(day)) + day
 
 
 class DiscordSender:
@@ -61,7 +78,10 @@ class DiscordSender:
         channel: object = self.bot.get_channel(int(channel_id))
         try:
             if thread_of is not None:
-                channel = await self._thread_under(channel_id, thread_of)
+                try:
+                    channel = await self._thread_under(channel_id, thread_of)
+                except discord.NotFound as exc:  # the header was deleted: not the channel
+                    raise MessageRefused(f"the digest's header is gone ({exc.text})") from exc
             elif channel is None:
                 channel = await self.bot.fetch_channel(int(channel_id))
             if isinstance(channel, discord.ForumChannel):
@@ -100,7 +120,8 @@ class DiscordSender:
         """A paper as a forum post. Starting a post takes no nonce, so a post this bot
         made under that title in the last two days (Discord made it, the process died
         before recording it) is taken as this one rather than posted again."""
-        title = message.post_title or "arXiv paper"
+        # A note or a weekly digest in a forum: a post named for what it says, and the day.
+        title = message.post_title or note_title(message)
         recent = discord.utils.utcnow() - timedelta(days=2)
         for thread in await forum.guild.active_threads():
             if (
@@ -124,9 +145,13 @@ class DiscordSender:
         """The forum's tags named like the paper's topics (Discord allows five a post),
         creating the missing ones first when asked and allowed. The tags this sender made
         are remembered: the gateway's word of them may come later than the next post."""
-        known = self._forum_tags.get(forum.id) or list(forum.available_tags)
+        # The forum's tags as the gateway last said, plus the ones this sender made since.
+        current = {tag.id: tag for tag in forum.available_tags}
+        made = [t for t in self._forum_tags.get(forum.id, []) if t.id not in current]
+        known = [*current.values(), *made]
         have = {tag.name.casefold(): tag for tag in known}
-        missing = [t for t in message.post_tags if t.casefold() not in have]
+        names = [tag_name(t) for t in message.post_tags]
+        missing = [n for n in names if n.casefold() not in have]
         room = MAX_FORUM_TAGS - len(have)
         if message.create_tags and missing and room > 0:
             if forum.permissions_for(forum.guild.me).manage_channels:
@@ -142,7 +167,7 @@ class DiscordSender:
                         have = {tag.name.casefold(): tag for tag in known}
             else:
                 log.warning("forum tags not created channel=%s reason=no Manage Channels", forum.id)
-        return [have[t.casefold()] for t in message.post_tags if t.casefold() in have][:5]
+        return [have[n.casefold()] for n in names if n.casefold() in have][:5]
 
     async def _thread_under(self, channel_id: str, message_id: str) -> discord.PartialMessageable:
         """The thread started from a digest's header (its id is the header's), started now

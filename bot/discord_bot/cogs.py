@@ -26,7 +26,14 @@ from bot.digests.render import (
     topics_text,
 )
 from bot.digests.schedule import preview_digest, todays_listing
-from bot.discord_bot.views import NO_MENTIONS, Page, ResultPager, digest_layout, save_view
+from bot.discord_bot.views import (
+    NO_MENTIONS,
+    Page,
+    ResultPager,
+    digest_channel_id,
+    digest_layout,
+    save_view,
+)
 from bot.models import SearchQuery, SubscriptionStatus
 from bot.reading_lists import ReadingListError
 from bot.search import SearchError, search_papers
@@ -68,7 +75,7 @@ async def defer_if_learning(
     interaction: discord.Interaction, store: Store, tastes: ChannelTastes
 ) -> None:
     """A channel's taste may need fitting (a second or two): answer "thinking" first."""
-    if await tastes.learns(store, str(interaction.channel_id)):
+    if await tastes.learns(store, digest_channel_id(interaction) or ""):
         await interaction.response.defer(ephemeral=True, thinking=True)
 
 
@@ -184,7 +191,7 @@ class Papers(commands.Cog):
             raise UserError(f"The bot has not seen arXiv:{parsed[0]}.")
         card = paper_card(paper)
         await defer_if_learning(interaction, self.store, self.tastes)
-        taste = await self.tastes.for_channel(self.store, str(interaction.channel_id))
+        taste = await self.tastes.for_channel(self.store, digest_channel_id(interaction) or "")
         if taste is not None:
             score, shift = self.tastes.adjusted(taste, paper)
             card["fields"].append(
@@ -222,7 +229,7 @@ class Papers(commands.Cog):
             await store.recent_polls(5),
             await store.count_papers(),
             await store.count_papers(self.threshold),
-            await store.subscription_for_channel(str(interaction.channel_id)),
+            await store.subscription_for_channel(digest_channel_id(interaction) or ""),
             await todays_listing(store, datetime.now(UTC)),
         )
         await reply(interaction, text)
@@ -374,7 +381,7 @@ class Subscriptions(commands.Cog):
     @digest.command(name="preview", description="See this channel's next digest (only you).")
     async def preview(self, interaction: discord.Interaction) -> None:
         store = self.store
-        subscription = await store.subscription_for_channel(str(interaction.channel_id))
+        subscription = await store.subscription_for_channel(digest_channel_id(interaction) or "")
         if subscription is None or subscription.status is SubscriptionStatus.DELETED:
             raise UserError("This channel has no digest. `/subscribe` sets one up.")
         await defer_if_learning(interaction, store, self.tastes)
@@ -394,7 +401,7 @@ class Subscriptions(commands.Cog):
     async def now(self, interaction: discord.Interaction) -> None:
         _require_manage_channels(interaction)
         store = self.store
-        subscription = await store.subscription_for_channel(str(interaction.channel_id))
+        subscription = await store.subscription_for_channel(digest_channel_id(interaction) or "")
         if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
             raise UserError("This channel has no active digest. `/subscribe` sets one up.")
         await interaction.response.defer(ephemeral=True, thinking=True)

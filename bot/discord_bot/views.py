@@ -23,6 +23,17 @@ class _WithStore(Protocol):
 
 
 NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def digest_channel_id(interaction: discord.Interaction) -> str | None:
+    """The channel whose digest this interaction belongs to: a thread's (a digest's thread,
+    or a forum post) is its parent's."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id is not None:
+        return str(channel.parent_id)
+    return str(interaction.channel_id) if interaction.channel_id is not None else None
+
+
 PAGER_SECONDS = 600  # well inside the 15 minutes an interaction token can edit its message
 
 
@@ -104,8 +115,9 @@ async def answer_save(interaction: discord.Interaction, arxiv_id: str) -> None:
     """Save for the clicker, and to the channel's shared list when it keeps one."""
     client: _WithStore = interaction.client  # type: ignore[assignment]
     shared: Subscription | None = None
-    if interaction.guild_id is not None and interaction.channel_id is not None:
-        found = await client.store.subscription_for_channel(str(interaction.channel_id))
+    channel_id = digest_channel_id(interaction)
+    if interaction.guild_id is not None and channel_id is not None:
+        found = await client.store.subscription_for_channel(channel_id)
         # A channel's list belongs to its own server's subscription only.
         if found is not None and found.guild_id == str(interaction.guild_id):
             shared = found
@@ -162,14 +174,15 @@ class VoteButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client: _WithStore = interaction.client  # type: ignore[assignment]
-        if interaction.guild_id is None or interaction.channel_id is None:
+        channel_id = digest_channel_id(interaction)
+        if interaction.guild_id is None or channel_id is None:
             text = "Votes count in a server's channel."
         else:
             try:
                 text = await cast_vote(
                     client.store,
                     str(interaction.guild_id),
-                    str(interaction.channel_id),
+                    channel_id,
                     str(interaction.user.id),
                     self.arxiv_id,
                     UP if self.value == "up" else DOWN,

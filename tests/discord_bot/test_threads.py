@@ -20,7 +20,7 @@ from tests.discord_bot.harness import (
     stop_bot,
     text_of,
 )
-from tests.fake_discord import CHANNEL_ID, FakeDiscord
+from tests.fake_discord import CHANNEL_ID, MEMBER_ID, FakeDiscord
 
 pytestmark = pytest.mark.loopback
 
@@ -67,3 +67,17 @@ async def test_papers_go_in_a_thread_under_the_header_once_across_a_restart(
     papers = [p for m in in_thread for p in papers_of(m)]
     assert len(in_thread) == FULL_DIGEST and len(papers) == len(set(papers)) == 15
     assert fake_discord.threads_started == 1  # started once; the restart found it
+
+    # Votes and saves in the thread count for the channel whose digest it is.
+    bot, task = await start_bot(bot_settings, papers_store, fake_discord)
+    try:
+        first = in_thread[0]
+        paper = papers_of(first)[0]
+        token = fake_discord.click(
+            f"paper:vote:up:{paper}", first, user_id=MEMBER_ID, channel_id=thread_id
+        )
+        [voted] = await answer(fake_discord, token)
+        assert text_of(voted) == "Noted: 👍."
+    finally:
+        await stop_bot(bot, task)
+    assert (await papers_store.channel_vote_stamp(CHANNEL_ID))[0] == 1

@@ -10,6 +10,7 @@ shift real listings by a day; they are not modelled.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 _EASTERN = ZoneInfo("America/New_York")
@@ -47,3 +48,20 @@ def announced_at(day: date) -> datetime:
 def is_listing_day(day: date) -> bool:
     """arXiv lists Monday to Friday; it announces nothing for weekends."""
     return day.weekday() < 5
+
+
+def _published_holidays() -> frozenset[date]:
+    text = (Path(__file__).parent / "data" / "arxiv-holidays.txt").read_text(encoding="utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return frozenset(
+        date.fromisoformat(line) for line in lines if line and not line.startswith("#")
+    )
+
+
+ARXIV_HOLIDAYS = _published_holidays()
+
+
+def is_published_holiday(day: date) -> bool:
+    """Whether arXiv's own list says the listing dated `day` was never announced (its
+    announcement evening was an arXiv holiday)."""
+    return announced_at(day).astimezone(_EASTERN).date() in ARXIV_HOLIDAYS

@@ -45,6 +45,7 @@ def test_wheel_carries_migrations_and_vocabulary(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "bot/migrations/001_papers.sql" in names
     assert "bot/data/vocabulary.toml" in names
+    assert "bot/data/arxiv-holidays.txt" in names  # read at import: must ship
     assert not any(name.startswith("tests/") for name in names)
 
 

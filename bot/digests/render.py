@@ -270,6 +270,7 @@ def render_weekly(ranked: Sequence[tuple[Paper, int, int]]) -> list[OutgoingMess
 TODAY = {
     "weekend": "arXiv announces nothing on weekends",
     "holiday": "arXiv announced nothing today (a holiday, most likely)",
+    "arxiv-holiday": "arXiv announced nothing today (an arXiv holiday)",
     "listed": "arXiv listed today's papers",
     "unreachable": "arXiv could not be reached since today's announcement",
     "pending": "today's listing is not read yet",
@@ -285,7 +286,7 @@ def render_note(
             "**arXiv efficiency digest** · arXiv could not be reached since the last digest"
             f"{why}. The next digest will catch up on everything missed."
         )
-    if today in ("weekend", "holiday"):
+    if today in ("weekend", "holiday", "arxiv-holiday"):
         return OutgoingMessage(f"**arXiv efficiency digest** · {TODAY[today]}: no new papers.")
     if today == "unreachable":
         return OutgoingMessage(

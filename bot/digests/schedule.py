@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from bot.channel_taste import TASTE_FLOOR, ChannelTastes
 from bot.config import DigestSettings
 from bot.digests.render import render_digest, render_forum_posts, render_note, render_weekly
-from bot.listing import announced_at, is_listing_day, listing_day
+from bot.listing import announced_at, is_listing_day, is_published_holiday, listing_day
 from bot.models import OutgoingMessage, Paper, PollOutcome, Subscription
 from bot.store import Store
 from bot.watches import watch_mentions
@@ -59,13 +59,16 @@ async def plan_weekly(store: Store, subscription: Subscription, now: datetime) -
 
 async def todays_listing(store: Store, now: datetime) -> str:
     """What arXiv did for the listing day readers are on: "weekend" (it lists nothing on
-    weekends), "listed" (papers of that day are stored), "holiday" (a weekday with no
-    papers although polls after the announcement went fine: arXiv announced nothing),
+    weekends), "arxiv-holiday" (arXiv's published list says so), "listed" (papers of that
+    day are stored), "holiday" (a weekday with no papers although polls after the
+    announcement went fine: arXiv announced nothing),
     "unreachable" (every poll since the announcement failed) or "pending" (not polled
     since)."""
     day = listing_day(now)
     if not is_listing_day(day):
         return "weekend"
+    if is_published_holiday(day):
+        return "arxiv-holiday"
     span = await store.listing_days()
     if span is not None and span[1] >= day:
         return "listed"

@@ -89,3 +89,12 @@ def test_the_notes_tell_unreachable_from_announced_nothing() -> None:
         in render_note("empty", today="unreachable").content
     )
     assert "announces nothing on weekends" in render_note("empty", today="weekend").content
+
+
+async def test_arxivs_published_holidays_are_named_as_such(store: Store) -> None:
+    """Thanksgiving 2023 (Thursday 23 November): no mailing that evening, so no listing
+    dated Friday 24 November."""
+    friday = datetime(2023, 11, 24, 12, 0, tzinfo=UTC)
+    assert await todays_listing(store, friday) == "arxiv-holiday"
+    thursday = datetime(2023, 11, 23, 12, 0, tzinfo=UTC)  # announced Wednesday evening
+    assert await todays_listing(store, thursday) == "pending"

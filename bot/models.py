@@ -263,5 +263,4 @@ class WatchMention:
     arxiv_id: str
     user_id: str
     watch: str  # what they follow, as they typed it
-    watch_id: int
     tell_why: bool  # their DMs are closed and no mention has said so yet

@@ -93,10 +93,6 @@ class Matcher:
         return found
 
 
-def matches(watch: Watch, paper: Paper) -> bool:
-    return bool(Matcher([watch]).of(paper))
-
-
 def describe_watch(watch: Watch) -> str:
     how = "by DM" if watch.by_dm and not watch.dms_closed else f"in <#{watch.channel_id}>'s digest"
     return f"{watch.kind.value} “{escape(watch.text)}” ({how})"
@@ -186,9 +182,7 @@ async def watch_mentions(
                 tell = watch.dms_closed and not watch.told_why and watch.user_id not in told
                 if tell:
                     told.add(watch.user_id)
-                found.append(
-                    WatchMention(paper.arxiv_id, watch.user_id, watch.text, watch.id, tell)
-                )
+                found.append(WatchMention(paper.arxiv_id, watch.user_id, watch.text, tell))
         return found
 
     return await asyncio.to_thread(match)

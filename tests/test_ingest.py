@@ -239,3 +239,22 @@ async def test_first_poll_respects_the_lookback_window(
     report = await poll_arxiv(store, narrow.arxiv, now=datetime(2025, 11, 13, tzinfo=UTC))
     assert report.counts.new == 175  # the October day is older than three days
     assert all(i.startswith("2511.") for i in await stored_ids(store))
+
+
+async def test_polls_and_on_demand_lookups_share_arxivs_pace(
+    store: Store, settings: Settings, fake_arxiv: FakeArxiv
+) -> None:
+    """A /save of an unknown id while a poll is paging: the service's one pacer keeps every
+    request to arXiv at least ARXIV_DELAY_SECONDS after the one before, whoever made it."""
+    from bot.classify import load_classifier
+    from bot.service import Service
+
+    fake_arxiv.add_day("2025-11-12")  # 175 papers: four pages of 50
+    fake_arxiv.add_paper("2109.14119", "Full-batch training", "We train.", "2021-09-29T17:00:00Z")
+    paced = settings.model_copy(update={"arxiv_delay_seconds": 0.3})
+    service = Service(store, paced, load_classifier())
+    await asyncio.gather(service.poll_once(), service.fetch_papers(["2109.14119"]))
+    assert await store.get_paper("2109.14119") is not None
+    times = sorted(fake_arxiv.request_times)
+    assert len(times) >= 5  # the poll's pages and the lookup
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.29

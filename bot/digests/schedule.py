@@ -44,10 +44,10 @@ async def plan_weekly(store: Store, subscription: Subscription, now: datetime) -
         WEEKLY_PAPERS,
         channel_id=subscription.channel_id,
     )
-    if not ranked:
-        await store.postpone_weekly(subscription.id, following)
+    messages = render_weekly(ranked) if ranked else []
+    digest_id = await store.record_weekly_digest(subscription.id, messages, following)
+    if digest_id is None:
         return None
-    digest_id = await store.record_weekly_digest(subscription.id, render_weekly(ranked), following)
     log.info(
         "weekly digest planned subscription=%d channel=%s papers=%d",
         subscription.id,

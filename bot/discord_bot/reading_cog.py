@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
@@ -109,7 +110,8 @@ class ReadingLists(commands.Cog):
             if not entries:
                 where = f" for {wanted_month}" if wanted_month else ""
                 raise UserError(f"{whose} reading list has no papers{where}; nothing to export.")
-            text = render_reading_list(entries)
+            # Short abstracts of a long list are CPU work: off the event loop.
+            text = await asyncio.to_thread(render_reading_list, entries)
             name = "reading-list.md" if channel is None else f"reading-list-{channel.name}.md"
             await interaction.response.send_message(
                 f"{whose} reading list: {len(entries)} paper{'s' * (len(entries) != 1)}.",

@@ -142,52 +142,46 @@ class SubscriptionStore(StoreBase):
         return date.fromisoformat(row[0]) if row and row[0] else None
 
     async def weekly_due_subscriptions(self, now: datetime) -> list[Subscription]:
+        return await self._due_by("next_weekly_at", now)
+
+    async def due_subscriptions(self, now: datetime) -> list[Subscription]:
+        return await self._due_by("next_due_at", now)
+
+    async def _due_by(self, moment: str, now: datetime) -> list[Subscription]:
+        """Active subscriptions whose `moment` column has come and that are not backing
+        off; `moment` is one of this module's own column names, never input."""
         async with self._conn.execute(
             f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
-            " WHERE status = 'active' AND next_weekly_at <= ?"
-            " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_weekly_at, id",
+            f" WHERE status = 'active' AND {moment} <= ?"
+            f" AND (retry_at IS NULL OR retry_at <= ?) ORDER BY {moment}, id",
             (iso(now), iso(now)),
         ) as cur:
             return [subscription_from_row(row) for row in await cur.fetchall()]
 
     async def record_weekly_digest(
         self, subscription_id: int, messages: Sequence[OutgoingMessage], next_weekly_at: datetime
-    ) -> int:
+    ) -> int | None:
         """The week's most liked, recorded for posting like a digest (its papers reached the
-        channel already, so none is recorded as delivered again); the next one a week on."""
+        channel already, so none is recorded as delivered again), and the next one a week
+        on; with no messages only the latter. Returns the digest's id, if any."""
+        digest_id = None
         async with self._transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
-                " VALUES (?, 'papers', 0, ?)",
-                (subscription_id, now_iso()),
-            )
-            digest_id = cur.lastrowid
-            assert digest_id is not None
-            await conn.executemany(
-                "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
-                [(digest_id, i, message_json(m)) for i, m in enumerate(messages)],
-            )
+            if messages:
+                cur = await conn.execute(
+                    "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
+                    " VALUES (?, 'papers', 0, ?)",
+                    (subscription_id, now_iso()),
+                )
+                digest_id = cur.lastrowid
+                await conn.executemany(
+                    "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
+                    [(digest_id, i, message_json(m)) for i, m in enumerate(messages)],
+                )
             await conn.execute(
                 "UPDATE subscriptions SET next_weekly_at = ? WHERE id = ?",
                 (iso(next_weekly_at), subscription_id),
             )
         return digest_id
-
-    async def postpone_weekly(self, subscription_id: int, next_weekly_at: datetime) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(
-                "UPDATE subscriptions SET next_weekly_at = ? WHERE id = ?",
-                (iso(next_weekly_at), subscription_id),
-            )
-
-    async def due_subscriptions(self, now: datetime) -> list[Subscription]:
-        async with self._conn.execute(
-            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions"
-            " WHERE status = 'active' AND next_due_at <= ?"
-            " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY next_due_at, id",
-            (iso(now), iso(now)),
-        ) as cur:
-            return [subscription_from_row(row) for row in await cur.fetchall()]
 
     async def claim_delivery(
         self, subscription_id: int, holder: str, lease_seconds: int = DELIVERY_LEASE_SECONDS

@@ -11,6 +11,8 @@ import pytest
 from bot.config import Settings
 from bot.digests.delivery import deliver_due
 from bot.digests.render import title_of
+from bot.discord_bot.client import note_title
+from bot.models import OutgoingMessage
 from bot.store import Store
 from bot.text import clip
 from tests.discord_bot.harness import answer, later, papers_of, start_bot, stop_bot, text_of
@@ -99,3 +101,14 @@ async def test_missing_topic_tags_are_created_when_the_bot_may(
     mentioning = [m for m in firsts if m["allowed_mentions"].get("roles")]
     assert len(mentioning) == 1
     assert mentioning[0]["allowed_mentions"]["roles"] == [int(PAPERS_ROLE_ID)]
+
+
+def test_a_note_in_a_forum_is_titled_by_what_it_says_and_the_day() -> None:
+    weekend = OutgoingMessage(
+        "**arXiv efficiency digest** · arXiv announces nothing on weekends: no new papers."
+    )
+    weekly = OutgoingMessage("## This week's most liked here\n-# The papers this channel liked.")
+    titles = [note_title(weekend), note_title(weekly)]
+    assert titles[0].startswith("arXiv efficiency digest · arXiv announces nothing on weekends")
+    assert titles[1].startswith("This week's most liked here · 20")
+    assert all(len(t) <= 100 for t in titles) and titles[0] != titles[1]

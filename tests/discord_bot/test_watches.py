@@ -10,9 +10,9 @@ import pytest
 from bot.classify import load_classifier
 from bot.digests.delivery import deliver_due
 from bot.discord_bot.client import ArxivBot
-from bot.models import Watch, WatchKind
+from bot.models import Paper, Watch, WatchKind
 from bot.pipeline import classify_pending
-from bot.watches import WatchError, match_new_papers, matches, parse_watch
+from bot.watches import Matcher, WatchError, match_new_papers, parse_watch
 from tests.discord_bot.harness import (
     answer,
     is_ephemeral,
@@ -32,6 +32,9 @@ CLOSED_ID = "930000000000000003"  # accepts no direct message
 def test_what_a_watch_matches_and_what_it_refuses() -> None:
     def watch(kind: WatchKind, text: str) -> Watch:
         return Watch(1, "u", "g", "c", kind, text, True)
+
+    def matches(watch: Watch, paper: Paper) -> bool:
+        return bool(Matcher([watch]).of(paper))
 
     paper = make_paper(
         "2511.00001",

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bot.listing import announcement_date  # noqa: E402
 from bot.models import Paper, SearchQuery  # noqa: E402
 from bot.search import SearchMode, query_terms, search_papers  # noqa: E402
-from bot.store import Store, fts_match  # noqa: E402
+from bot.store import Store, TextQuery  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "arxiv"
 CORPUS = ROOT / "bench" / ".corpus"
@@ -185,7 +185,7 @@ async def bench_search(store: Store, rounds: int) -> dict:
             result = await search_papers(store, query)
             ours.append(time.perf_counter() - began)
             # The reference: the same MATCH expression, every match ranked by bm25.
-            match = fts_match(query_terms(spec["text"]), spec.get("author"))
+            match = TextQuery(tuple(query_terms(spec["text"])), spec.get("author"))
             began = time.perf_counter()
             best = await store.search_reference_bm25(match, 10)
             reference.append(time.perf_counter() - began)

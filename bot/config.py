@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -62,7 +63,26 @@ class DiscordSettings:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    database_path: Path
+    database_url: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file (meaningless on PostgreSQL)."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def display_name(self) -> str:
+        """The database for messages: the file, or the server and database without the
+        user name and password."""
+        if not self.is_postgres:
+            return str(self.database_path)
+        match = re.match(r"^postgres(?:ql)?://(?:[^@/]*@)?([^/?]*)(?:/([^?]*))?", self.database_url)
+        host, database = (match.group(1), match.group(2)) if match else ("", "")
+        return f"PostgreSQL at {host or 'localhost'}/{database or ''}".rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +105,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///data/arxiv-bot.db"
+    # Names this process among several on one PostgreSQL database (health, the leader).
+    process_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
     arxiv_api_url: str = ARXIV_QUERY_URL
     arxiv_categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
     arxiv_lookback_days: int = Field(3, ge=1, le=3650)
@@ -166,10 +188,22 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
+    def _sqlite_or_postgres(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            if not value.split("://", 1)[1].strip("/"):
+                raise ValueError("name the server: postgresql://user:password@host:5432/dbname")
+            return value
         if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("use sqlite:///relative/path.db or sqlite:////absolute/path.db")
+            raise ValueError(
+                "use sqlite:///relative/path.db, sqlite:////absolute/path.db or"
+                " postgresql://user:password@host:5432/dbname"
+            )
         return value
+
+    @field_validator("process_name", mode="before")
+    @classmethod
+    def _empty_means_host_name(cls, value: object) -> object:
+        return socket.gethostname() if value == "" or value is None else value
 
     @field_validator("log_level")
     @classmethod
@@ -206,7 +240,7 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.database_url.removeprefix("sqlite:///"))
+        return self.storage.database_path
 
     @property
     def arxiv(self) -> ArxivSettings:
@@ -252,7 +286,7 @@ class Settings(BaseSettings):
 
     @property
     def storage(self) -> StorageSettings:
-        return StorageSettings(self.database_path)
+        return StorageSettings(self.database_url)
 
     @property
     def digests(self) -> DigestSettings:

@@ -27,8 +27,7 @@ from bot.store import (
     HIGHLIGHT_START,
     SearchFilters,
     Store,
-    fts_match,
-    fts_quote,
+    TextQuery,
 )
 from bot.text import WORD
 
@@ -136,16 +135,16 @@ async def _ranked(
     max_df: int,
     any_term: bool,
 ) -> tuple[list[Paper], SearchMode]:
-    match = fts_match(terms, query.author, any_term)
+    match = TextQuery(tuple(terms), query.author, any_term)
     # bm25 counts, for every query term, the papers holding it: cheap for rare terms,
     # a scan of most of the index for common ones. Estimate each term's share of
     # papers from where its max_df-th newest occurrence sits.
     newest = await store.newest_rowid()
     shares: dict[str, float] = {}
     for term in terms:
-        kth = await store.nth_newest_match(fts_quote(term), NO_FILTERS, max_df)
+        kth = await store.nth_newest_match(TextQuery((term,)), NO_FILTERS, max_df)
         if kth is None:
-            count = await store.count_matches(fts_quote(term), max_df)
+            count = await store.count_matches(TextQuery((term,)), max_df)
             shares[term] = max(count, 1) / max(newest, 1)
         else:
             shares[term] = max_df / max(newest - kth + 1, max_df)

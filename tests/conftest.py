@@ -7,9 +7,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import Settings, load_settings
-from bot.store import Store
+from bot.store import Store, open_store
+from tests import postgres_server
 from tests.fake_arxiv import FakeArxiv
 from tests.fake_openai import FakeOpenAI
+from tests.postgres_server import PostgresServer, run_async
 
 LLM_SECRET = "sk-test-0123456789-do-not-log"
 
@@ -35,6 +37,54 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `BOTH_BACKENDS = True` runs each of its database tests on SQLite
+    and on a real PostgreSQL server."""
+    if getattr(metafunc.module, "BOTH_BACKENDS", False) and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    name = getattr(request, "param", "sqlite")
+    if name == "postgresql" and not postgres_server.available():
+        pytest.fail("PostgreSQL's server is not installed: .ci/run installs it (README)")
+    return str(name)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One server per test worker, with a migrated template every test database copies."""
+    server = PostgresServer().start()
+    template = server.create_database("template_bot")
+
+    async def migrate() -> None:
+        store = await open_store(load_settings(database_url=template).storage)
+        await store.close()
+
+    run_async(migrate())
+    server.template = template.rsplit("/", 1)[1]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_server_for_test(backend: str, request: pytest.FixtureRequest) -> PostgresServer | None:
+    """The PostgreSQL server under a `postgresql` test, None under SQLite."""
+    return request.getfixturevalue("postgres") if backend == "postgresql" else None
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(template=server.template)
+
+
 @pytest.fixture
 def fake_arxiv() -> Iterator[FakeArxiv]:
     server = FakeArxiv().start()
@@ -43,11 +93,13 @@ def fake_arxiv() -> Iterator[FakeArxiv]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, fake_arxiv: FakeArxiv, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    tmp_path: Path, fake_arxiv: FakeArxiv, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> Settings:
     # Tests never read a developer's .env.
     monkeypatch.chdir(tmp_path)
     return load_settings(
-        database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+        database_url=database_url,
         arxiv_api_url=fake_arxiv.url,
         arxiv_delay_seconds=0,
         arxiv_page_size=50,
@@ -80,6 +132,6 @@ def llm_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[Store]:
-    db = await Store.open(settings.database_path)
+    db = await open_store(settings.storage)
     yield db
     await db.close()

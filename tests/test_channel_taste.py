@@ -19,6 +19,8 @@ pytestmark = pytest.mark.slow
 # Topics with enough papers in the last four labelled days for five to be possible.
 TOPICS = ["quantization", "pruning", "distillation", "parameter-efficient", "hardware"]
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 async def test_after_50_votes_a_channel_gets_the_topic_its_readers_like_first(
     store: Store, settings: Settings

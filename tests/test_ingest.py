@@ -18,6 +18,8 @@ from tests.fake_arxiv import EMPTY_FEED, FIXTURES, FakeArxiv, Fault
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 async def stored_ids(store: Store) -> list[str]:
     result = await search_papers(store, SearchQuery(limit=1000))

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.loopback
 
 DAY = "2025-11-12"
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 def judge_settings(llm_settings: Settings) -> Settings:

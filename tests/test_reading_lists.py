@@ -31,6 +31,8 @@ MISFILED_LIST = SEEDS / "001_ceaadfcd8511a293.txt"  # a 2021 paper under 2020-10
 ENTRY = re.compile(r"^\[(?P<title>.*)\]\(https://arxiv\.org/abs/(?P<id>[\d.]+)\)$")
 ALICE, BOB = ListOwner.user(111), ListOwner.user(222)
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def serve_seed_papers(fake: FakeArxiv, seed: Path) -> dict[str, str]:
     """The seed's arXiv papers on the loopback arXiv: its titles, its short abstracts as

@@ -1,8 +1,8 @@
-"""Search over a real SQLite file: ranking, filters, ids, and hostile text."""
+"""Search over a real SQLite file and a real PostgreSQL database: ranking, filters, ids, and
+hostile text."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import date
@@ -11,32 +11,51 @@ from pathlib import Path
 import pytest
 
 from bot.classify import load_classifier
+from bot.config import StorageSettings
 from bot.models import SearchQuery
 from bot.pipeline import classify_pending
 from bot.search import SearchError, SearchMode, query_terms, search_papers
-from bot.store import Store
+from bot.store import Store, open_store
 from tests.helpers import fixture_papers, make_paper
+from tests.postgres_server import PostgresServer, run_async
+
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
+
+async def _fill(storage: StorageSettings) -> None:
+    async with await open_store(storage) as store:
+        await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
+        await classify_pending(store, load_classifier())
 
 
 @pytest.fixture(scope="module")
 def archive_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both fixture days stored and classified once; each test gets its own copy."""
     path = tmp_path_factory.mktemp("archive") / "archive.db"
-
-    async def fill() -> None:
-        async with await Store.open(path) as store:
-            await store.upsert_papers(fixture_papers("2025-10-03") + fixture_papers("2025-11-12"))
-            await classify_pending(store, load_classifier())
-
-    asyncio.run(fill())
+    run_async(_fill(StorageSettings(f"sqlite:///{path}")))
     return path
 
 
+@pytest.fixture(scope="module")
+def archive_database(postgres: PostgresServer) -> str:
+    """The same on PostgreSQL: a database each test copies (CREATE DATABASE ... TEMPLATE)."""
+    url = postgres.create_database("archive", template=postgres.template)
+    run_async(_fill(StorageSettings(url)))
+    return url.rsplit("/", 1)[1]
+
+
 @pytest.fixture
-async def archive(archive_file: Path, tmp_path: Path) -> AsyncIterator[Store]:
-    copy = tmp_path / "archive.db"
-    shutil.copyfile(archive_file, copy)
-    async with await Store.open(copy) as store:
+async def archive(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Store]:
+    if backend == "sqlite":
+        copy = tmp_path / "archive.db"
+        shutil.copyfile(request.getfixturevalue("archive_file"), copy)
+        url = f"sqlite:///{copy}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(template=request.getfixturevalue("archive_database"))
+    async with await open_store(StorageSettings(url)) as store:
         yield store
 
 

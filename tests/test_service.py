@@ -17,6 +17,8 @@ from tests.helpers import fixture_papers
 
 GUILD, CHANNEL = "910000000000000001", "920000000000000001"
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 class RecordingSender:
     def __init__(self) -> None:

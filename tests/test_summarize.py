@@ -31,6 +31,8 @@ pytestmark = pytest.mark.loopback
 
 DAY = "2025-11-12"
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 async def relevant_store(store: Store) -> Store:

@@ -10,13 +10,14 @@ several statements share is in `dialect.py`.
 
 from __future__ import annotations
 
+from bot.config import StorageSettings
 from bot.store.connection import DatabaseTooNewError, Migration, load_migrations
-from bot.store.dialect import HIGHLIGHT_END, HIGHLIGHT_START, fts_match, fts_quote
+from bot.store.dialect import HIGHLIGHT_END, HIGHLIGHT_START
 from bot.store.model_calls import ModelCallStore
 from bot.store.papers import PaperStore
 from bot.store.polls import PollStore
 from bot.store.reading_lists import ReadingListStore
-from bot.store.search import SearchFilters, SearchStore
+from bot.store.search import SearchFilters, SearchStore, TextQuery
 from bot.store.subscriptions import SubscriptionStore
 from bot.store.votes import VoteStore
 from bot.store.watches import WatchStore
@@ -28,10 +29,20 @@ __all__ = [
     "Migration",
     "SearchFilters",
     "Store",
-    "fts_match",
-    "fts_quote",
+    "TextQuery",
     "load_migrations",
+    "open_store",
 ]
+
+
+async def open_store(storage: StorageSettings, *, migrate: bool = True) -> Store:
+    """The configured database: SQLite by default, PostgreSQL for a postgresql:// URL.
+    Raises DatabaseUnreachable (PostgreSQL) or DatabaseTooNewError with one line."""
+    if storage.is_postgres:
+        from bot.store.postgres import PostgresStore  # imports Store: so here, not above
+
+        return await PostgresStore.connect(storage.database_url, migrate=migrate)
+    return await Store.open(storage.database_path, migrate=migrate)
 
 
 class Store(

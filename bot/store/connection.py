@@ -11,14 +11,15 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Self
+from typing import Any, Protocol, Self
 
 import aiosqlite
 
-from bot.store.dialect import PRAGMAS, split_statements
+from bot.store.dialect import PRAGMAS, SQLITE, Dialect, split_statements
+from bot.store.rows import paper_columns
+from bot.store.times import now_iso
 
 log = logging.getLogger("bot.store")
 
@@ -44,12 +45,22 @@ def _migrations_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "migrations"
 
 
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    return list(_read_migrations(directory or _migrations_dir()))
+def load_migrations(directory: Path | None = None, dialect: str = "sqlite") -> list[Migration]:
+    """The numbered migrations; for PostgreSQL, a file of the same number under
+    `postgresql/` replaces one whose SQL differs there."""
+    directory = directory or _migrations_dir()
+    shared = _read_migrations(directory)
+    if dialect == "sqlite":
+        return list(shared)
+    own = {m.version: m for m in _read_migrations(directory / dialect, allow_empty=True)}
+    unknown = set(own) - {m.version for m in shared}
+    if unknown:
+        raise RuntimeError(f"{dialect} migrations {sorted(unknown)} have no shared counterpart")
+    return [own.get(m.version, m) for m in shared]
 
 
 @functools.cache
-def _read_migrations(directory: Path) -> tuple[Migration, ...]:
+def _read_migrations(directory: Path, allow_empty: bool = False) -> tuple[Migration, ...]:
     """The files never change while the process runs: read them once."""
     found = []
     for path in sorted(directory.glob("*.sql")):
@@ -59,28 +70,39 @@ def _read_migrations(directory: Path) -> tuple[Migration, ...]:
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a number in {directory}")
-    if not found:
+    if not found and not allow_empty:
         raise RuntimeError(f"no migrations found in {directory}")
     return tuple(found)
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+class Cursor(Protocol):
+    rowcount: int
+
+    async def fetchone(self) -> Any: ...
+
+    async def fetchall(self) -> Any: ...
+
+    def __aiter__(self) -> Any: ...
 
 
-def from_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+class Connection(Protocol):
+    """What the store asks of a connection: aiosqlite's, or `bot.store.postgres`'s."""
 
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any:
+        """Awaitable for a Cursor, and usable as `async with ... as cursor`."""
 
-def now_iso() -> str:
-    return iso(datetime.now(UTC))
+    async def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+    async def close(self) -> None: ...
 
 
 class StoreBase:
     """An open database connection shared by concurrent tasks."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Connection, dialect: Dialect = SQLITE) -> None:
         self._conn = conn
+        self._sql = dialect
+        self._paper_columns = paper_columns(dialect)
         # One connection is shared by concurrent tasks: writes take turns, each in its
         # own transaction, so one task's rollback never takes another's write with it.
         self._write_lock = asyncio.Lock()
@@ -112,12 +134,13 @@ class StoreBase:
         await self.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._write_lock:
             try:
                 # Inside the try: a task cancelled while awaiting BEGIN still has it run on
                 # aiosqlite's thread, and must not leave the connection in a transaction.
-                await self._conn.execute("BEGIN IMMEDIATE")
+                for statement in self._sql.begin:
+                    await self._conn.execute(statement)
                 yield self._conn
             except BaseException:
                 await asyncio.shield(self._rollback())
@@ -131,18 +154,35 @@ class StoreBase:
             if "no transaction is active" not in str(exc):
                 raise
 
+    @staticmethod
+    async def _insert_id(conn: Connection, sql: str, parameters: Any) -> int:
+        """Run an INSERT of one row and return its new id (RETURNING: both backends)."""
+        async with conn.execute(sql + " RETURNING id", parameters) as cur:
+            row = await cur.fetchone()
+        return int(row[0])
+
+    async def _run_script(self, conn: Connection, sql: str) -> None:
+        """A migration's statements, inside the caller's transaction."""
+        for statement in split_statements(sql):
+            await conn.execute(statement)
+
     # -- migrations and backup ---------------------------------------------------------
 
     async def schema_versions(self) -> tuple[int, int]:
         """(version of the database, newest version this code knows)."""
-        await self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
+        latest = max(m.version for m in load_migrations(dialect=self._sql.name))
+        if not await self._has_table("schema_migrations"):
+            return 0, latest
         async with self._conn.execute("SELECT max(version) FROM schema_migrations") as cur:
             row = await cur.fetchone()
         current = row[0] if row and row[0] is not None else 0
-        return current, max(m.version for m in load_migrations())
+        return current, latest
+
+    async def _has_table(self, name: str) -> bool:
+        async with self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ) as cur:
+            return await cur.fetchone() is not None
 
     async def check_schema_current(self) -> None:
         current, latest = await self.schema_versions()
@@ -162,12 +202,22 @@ class StoreBase:
         if current > latest:
             await self.check_schema_current()
         applied = []
-        for migration in load_migrations():
+        for migration in load_migrations(dialect=self._sql.name):
             if migration.version <= current:
                 continue
             async with self._transaction() as conn:
-                for statement in split_statements(migration.sql):
-                    await conn.execute(statement)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                # Another process may have applied it since we looked: the write lock
+                # BEGIN took makes this check and the migration one step.
+                async with conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+                ) as cur:
+                    if await cur.fetchone() is not None:
+                        continue
+                await self._run_script(conn, migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, now_iso()),
@@ -183,6 +233,7 @@ class StoreBase:
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
         async with aiosqlite.connect(partial) as copy:
+            assert isinstance(self._conn, aiosqlite.Connection)
             await self._conn.backup(copy)
             async with copy.execute("PRAGMA integrity_check") as cur:
                 row = await cur.fetchone()

@@ -1,10 +1,11 @@
 """Everything specific to SQLite's flavour of SQL, in one place.
 
 The statements elsewhere in the store are written in the SQL SQLite and PostgreSQL share
-(`ON CONFLICT ... DO UPDATE SET x = excluded.x` included); what differs is named here:
-connection settings, JSON functions, "insert unless it exists", the unique-violation
-error, and full-text search (FTS5 query syntax, MATCH, bm25, highlight). A second backend
-provides its own version of this module.
+(`ON CONFLICT ... DO UPDATE SET x = excluded.x` and `ON CONFLICT DO NOTHING` included,
+`?` placeholders, casts where a parameter's type cannot be inferred); what differs is
+named here: connection settings, opening a write transaction, JSON functions, the
+unique-violation error (`Dialect`), and SQLite's full-text search (FTS5 query syntax,
+MATCH, bm25, highlight). PostgreSQL's versions are in `bot.store.postgres`.
 """
 
 from __future__ import annotations
@@ -45,31 +46,36 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-INSERT_IGNORE = "INSERT OR IGNORE"  # PostgreSQL: INSERT ... ON CONFLICT DO NOTHING
-UniqueViolation = sqlite3.IntegrityError
+class Dialect:
+    """SQL that differs between backends, as the statements elsewhere use it. This class
+    is SQLite's; `bot.store.postgres` subclasses it for PostgreSQL."""
+
+    name = "sqlite"
+    # Statements that open a write transaction. IMMEDIATE takes the write lock at once,
+    # so transactions from other processes queue rather than fail halfway.
+    begin: tuple[str, ...] = ("BEGIN IMMEDIATE",)
+    unique_violation: type[Exception] = sqlite3.IntegrityError
+
+    def json_elements(self, array: str, alias: str) -> str:
+        """A FROM item with one row per element of a JSON array, its value in `alias.value`."""
+        return f"json_each({array}) {alias}"
+
+    def json_length(self, array: str) -> str:
+        return f"json_array_length({array})"
+
+    def joined(self, column: str, separator: str) -> str:
+        """An aggregate joining the group's values into one string."""
+        return f"group_concat({column}, '{separator}')"
+
+    def json_list(self, *values: str) -> str:
+        return f"json_array({', '.join(values)})"
+
+    def json_value(self, text: str) -> str:
+        """Stored JSON text used as a JSON value inside another JSON expression."""
+        return f"json({text})"
 
 
-def json_elements(array: str) -> str:
-    """A FROM item with one row per element of a JSON array, its value in `value`."""
-    return f"json_each({array})"
-
-
-def json_length(array: str) -> str:
-    return f"json_array_length({array})"
-
-
-def joined(column: str, separator: str) -> str:
-    """An aggregate joining the group's values into one string."""
-    return f"group_concat({column}, '{separator}')"
-
-
-def json_list(*values: str) -> str:
-    return f"json_array({', '.join(values)})"
-
-
-def json_value(text: str) -> str:
-    """Stored JSON text used as a JSON value inside another JSON expression."""
-    return f"json({text})"
+SQLITE = Dialect()
 
 
 # -- full-text search ---------------------------------------------------------------------

@@ -7,13 +7,11 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
 from bot.models import Judgement, JudgeScope, Paper, Summary
-from bot.store.connection import StoreBase, iso, now_iso
-from bot.store.dialect import INSERT_IGNORE
+from bot.store.connection import Connection, StoreBase
 from bot.store.papers import apply_judgements
-from bot.store.rows import PAPER_COLUMNS, paper_from_row
+from bot.store.rows import paper_from_row
+from bot.store.times import iso, now_iso
 
 # Finished work and running claims, per kind of paid model call.
 _CLAIM_TABLES = {
@@ -33,7 +31,7 @@ class ModelCallStore(StoreBase):
         """Relevant papers with no summary from this model and prompt, not claimed by a
         running worker; the best and newest first."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ?"
+            f"SELECT {self._paper_columns} FROM papers p WHERE p.relevance >= ?"
             " AND NOT EXISTS (SELECT 1 FROM summaries s WHERE s.paper_id = p.id"
             "   AND s.model = ? AND s.prompt_version = ?)"
             " AND NOT EXISTS (SELECT 1 FROM summary_claims c WHERE c.paper_id = p.id"
@@ -74,7 +72,8 @@ class ModelCallStore(StoreBase):
                 f"INSERT INTO {claims} (paper_id, model, prompt_version, claimed_until,"
                 " attempts) SELECT id, ?, ?, ?, 1 FROM papers WHERE arxiv_id = ?"
                 " ON CONFLICT (paper_id, model, prompt_version) DO UPDATE"
-                " SET claimed_until = excluded.claimed_until, attempts = attempts + 1"
+                " SET claimed_until = excluded.claimed_until,"
+                f" attempts = {claims}.attempts + 1"
                 f" WHERE {claims}.claimed_until <= ?",
                 (model, prompt_version, until, arxiv_id, iso(now)),
             )
@@ -85,9 +84,10 @@ class ModelCallStore(StoreBase):
     ) -> None:
         async with self._transaction() as conn:
             await conn.execute(
-                f"{INSERT_IGNORE} INTO summaries (paper_id, model, prompt_version, tldr, bullets,"
+                "INSERT INTO summaries (paper_id, model, prompt_version, tldr, bullets,"
                 " prompt_tokens, completion_tokens, created_at)"
-                " SELECT id, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
+                " SELECT id, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), ?"
+                " FROM papers WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
                 (
                     summary.model,
                     summary.prompt_version,
@@ -130,7 +130,7 @@ class ModelCallStore(StoreBase):
 
     @staticmethod
     async def _release(
-        conn: aiosqlite.Connection,
+        conn: Connection,
         kind: str,
         arxiv_id: str,
         model: str,
@@ -171,7 +171,7 @@ class ModelCallStore(StoreBase):
             "SELECT model, sum(n), sum(pt), sum(ct) FROM ("
             f"  SELECT model, 1 AS n, prompt_tokens AS pt, completion_tokens AS ct FROM {done}"
             "  UNION ALL SELECT model, 0, wasted_prompt_tokens, wasted_completion_tokens"
-            f"  FROM {claims})"
+            f"  FROM {claims}) spent"
             " GROUP BY model ORDER BY model"
         ) as cur:
             return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
@@ -180,7 +180,7 @@ class ModelCallStore(StoreBase):
         """Papers whose offline score is in the band, with no verdict from this model and
         prompt and no running claim; the newest listing day first, closest calls first."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.score BETWEEN ? AND ?"
+            f"SELECT {self._paper_columns} FROM papers p WHERE p.score BETWEEN ? AND ?"
             " AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.paper_id = p.id"
             "   AND j.model = ? AND j.prompt_version = ?)"
             " AND NOT EXISTS (SELECT 1 FROM judgement_claims c WHERE c.paper_id = p.id"
@@ -205,15 +205,16 @@ class ModelCallStore(StoreBase):
         """Make stored verdicts decide for every paper they cover now, and only those:
         after a re-score with the judge off, or a change of band or model."""
         async with self._transaction() as conn:
-            await apply_judgements(conn, judge)
+            await apply_judgements(conn, self._sql, judge)
 
     async def save_judgements(self, judgements: Sequence[Judgement], judge: JudgeScope) -> None:
         """Store verdicts (paid for once), end their claims and let them decide."""
         async with self._transaction() as conn:
             await conn.executemany(
-                f"{INSERT_IGNORE} INTO judgements (paper_id, model, prompt_version, relevant,"
+                "INSERT INTO judgements (paper_id, model, prompt_version, relevant,"
                 " topics, reason, prompt_tokens, completion_tokens, created_at)"
-                " SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM papers WHERE arxiv_id = ?",
+                " SELECT id, ?, ?, CAST(? AS INTEGER), ?, ?, CAST(? AS INTEGER),"
+                " CAST(? AS INTEGER), ? FROM papers WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
                 [
                     (
                         judge.model,
@@ -233,7 +234,7 @@ class ModelCallStore(StoreBase):
                 await self._release(
                     conn, "judgement", j.arxiv_id, judge.model, judge.prompt_version, None
                 )
-            await apply_judgements(conn, judge, [j.arxiv_id for j in judgements])
+            await apply_judgements(conn, self._sql, judge, [j.arxiv_id for j in judgements])
 
     async def release_judgements(
         self,

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-import aiosqlite
-
 from bot.models import Classification, JudgeScope, Paper, UpsertCounts
-from bot.store.connection import StoreBase, iso, now_iso
-from bot.store.dialect import INSERT_IGNORE, json_elements, json_length
+from bot.store.connection import Connection, StoreBase
+from bot.store.dialect import Dialect
 from bot.store.rows import (
-    PAPER_COLUMNS,
     PAPER_VERSION_COLUMNS,
     paper_from_row,
     paper_version_values,
 )
+from bot.store.times import iso, now_iso
 
 
 class PaperStore(StoreBase):
@@ -90,7 +88,7 @@ class PaperStore(StoreBase):
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?", (arxiv_id,)
+            f"SELECT {self._paper_columns} FROM papers p WHERE p.arxiv_id = ?", (arxiv_id,)
         ) as cur:
             row = await cur.fetchone()
         return paper_from_row(row) if row else None
@@ -98,7 +96,7 @@ class PaperStore(StoreBase):
     async def papers_to_classify(self, classifier: str, limit: int = 1000) -> list[Paper]:
         """Papers never scored, or scored by another classifier version."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p"
+            f"SELECT {self._paper_columns} FROM papers p"
             " WHERE p.classifier IS NULL OR p.classifier != ? LIMIT ?",
             (classifier, limit),
         ) as cur:
@@ -122,7 +120,7 @@ class PaperStore(StoreBase):
             )
             await replace_topics(conn, [(i, c.topics) for i, c in rows])
             if judge is not None:
-                await apply_judgements(conn, judge, [i for i, _ in rows])
+                await apply_judgements(conn, self._sql, judge, [i for i, _ in rows])
         return len(rows)
 
     async def relevant_papers(
@@ -138,7 +136,7 @@ class PaperStore(StoreBase):
             )
             params.extend(topics)
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p"
+            f"SELECT {self._paper_columns} FROM papers p"
             " WHERE p.announced BETWEEN ? AND ? AND p.relevance >= ? AND p.from_poll = 1"
             + topic_clause
             + " ORDER BY p.announced DESC, p.relevance DESC, p.arxiv_id",
@@ -171,21 +169,23 @@ class PaperStore(StoreBase):
             return {row[0]: row[1] for row in await cur.fetchall()}
 
 
-async def replace_topics(
-    conn: aiosqlite.Connection, rows: Sequence[tuple[str, Sequence[str]]]
-) -> None:
+async def replace_topics(conn: Connection, rows: Sequence[tuple[str, Sequence[str]]]) -> None:
     await conn.executemany(
         "DELETE FROM paper_topics WHERE paper_id = (SELECT id FROM papers WHERE arxiv_id = ?)",
         [(arxiv_id,) for arxiv_id, _ in rows],
     )
     await conn.executemany(
-        "INSERT INTO paper_topics (topic, paper_id) SELECT ?, id FROM papers WHERE arxiv_id = ?",
+        "INSERT INTO paper_topics (topic, paper_id) SELECT CAST(? AS TEXT), id FROM papers"
+        " WHERE arxiv_id = ?",
         [(topic, arxiv_id) for arxiv_id, topics in rows for topic in topics],
     )
 
 
 async def apply_judgements(
-    conn: aiosqlite.Connection, judge: JudgeScope, arxiv_ids: Sequence[str] | None = None
+    conn: Connection,
+    dialect: Dialect,
+    judge: JudgeScope,
+    arxiv_ids: Sequence[str] | None = None,
 ) -> None:
     """Let this scope's stored verdicts decide inside the band, for the given papers (all
     when None): a relevant verdict maps into (high, 1], an irrelevant one into [0, low),
@@ -216,7 +216,7 @@ async def apply_judgements(
         )
         await conn.execute(
             "UPDATE papers AS p SET decided_by = 'judge', verdict = 'judge: ' || j.reason,"
-            " relevance = CASE WHEN j.relevant"
+            " relevance = CASE WHEN j.relevant = 1"
             "   THEN ? + (1 - ?) * (1 + (p.score - ?) / ?) / 2"
             "   ELSE ? * (p.score - ?) / ? / 2 END"
             " FROM judgements j WHERE j.paper_id = p.id AND j.model = ?"
@@ -227,14 +227,15 @@ async def apply_judgements(
             "SELECT j.paper_id, j.topics FROM judgements j, papers p"
             " WHERE j.paper_id = p.id AND j.model = ? AND j.prompt_version = ?"
             f" AND p.score BETWEEN ? AND ?{only}"
-            f" AND j.relevant AND {json_length('j.topics')} > 0"
+            f" AND j.relevant = 1 AND {dialect.json_length('j.topics')} > 0"
         )
         await conn.execute(
-            f"DELETE FROM paper_topics WHERE paper_id IN (SELECT paper_id FROM ({with_topics}))",
+            f"DELETE FROM paper_topics WHERE paper_id IN (SELECT paper_id FROM ({with_topics}) q)",
             [*scope, *ids],
         )
         await conn.execute(
-            f"{INSERT_IGNORE} INTO paper_topics (topic, paper_id)"
-            f" SELECT t.value, q.paper_id FROM ({with_topics}) q, {json_elements('q.topics')} t",
+            "INSERT INTO paper_topics (topic, paper_id)"
+            f" SELECT t.value, q.paper_id FROM ({with_topics}) q,"
+            f" {dialect.json_elements('q.topics', 't')} WHERE true ON CONFLICT DO NOTHING",
             [*scope, *ids],
         )

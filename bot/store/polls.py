@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.models import Poll, PollOutcome, UpsertCounts
-from bot.store.connection import StoreBase, from_iso, iso, now_iso
+from bot.store.connection import StoreBase
 from bot.store.rows import poll_from_row
+from bot.store.times import from_iso, iso, now_iso
 
 
 class PollStore(StoreBase):
@@ -28,10 +29,9 @@ class PollStore(StoreBase):
                 " WHERE outcome = 'running'",
                 (now_iso(),),
             )
-            cur = await conn.execute("INSERT INTO polls (started_at) VALUES (?)", (now_iso(),))
-            poll_id = cur.lastrowid
-        assert poll_id is not None
-        return poll_id
+            return await self._insert_id(
+                conn, "INSERT INTO polls (started_at) VALUES (?)", (now_iso(),)
+            )
 
     async def record_poll_progress(self, poll_id: int, requests: int, counts: UpsertCounts) -> None:
         async with self._transaction() as conn:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.models import ListEntry, ListOwner
-from bot.store.connection import StoreBase, now_iso
-from bot.store.rows import PAPER_COLUMNS, paper_from_row
+from bot.store.connection import StoreBase
+from bot.store.rows import paper_from_row
+from bot.store.times import now_iso
 
 
 class ReadingListStore(StoreBase):
@@ -54,7 +55,7 @@ class ReadingListStore(StoreBase):
     async def list_entries(self, owner: ListOwner) -> list[ListEntry]:
         """The whole list in save order, each paper as the rest of the product shows it."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS}, e.notes FROM reading_list_entries e"
+            f"SELECT {self._paper_columns}, e.notes FROM reading_list_entries e"
             " JOIN papers p ON p.arxiv_id = e.arxiv_id"
             " WHERE e.owner_kind = ? AND e.owner_id = ? ORDER BY e.id",
             (owner.kind.value, owner.id),

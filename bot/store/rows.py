@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import sqlite3
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from bot import models
-from bot.store.connection import from_iso, iso
-from bot.store.dialect import joined, json_list, json_value
+from bot.store.dialect import Dialect
+from bot.store.times import from_iso, iso
 
 SUBSCRIPTION_COLUMNS = (
     "id, guild_id, channel_id, topics, digest_time, min_score, post_empty, status,"
@@ -17,11 +18,17 @@ SUBSCRIPTION_COLUMNS = (
     " mention_role, thread, forum, create_tags"
 )
 
-PAPER_COLUMNS = f"""
+
+@functools.cache
+def paper_columns(dialect: Dialect) -> str:
+    """What `paper_from_row` reads, from `papers p`."""
+    return f"""
     p.arxiv_id, p.version, p.title, p.abstract, p.authors, p.categories, p.comment,
     p.published, p.updated, p.announced, p.relevance,
-    (SELECT {joined("t.topic", ",")} FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
-    (SELECT {json_list("s.tldr", json_value("s.bullets"), "s.model", "s.prompt_version")}
+    (SELECT {dialect.joined("t.topic", ",")} FROM paper_topics t WHERE t.paper_id = p.id) AS topics,
+    (SELECT {
+        dialect.json_list("s.tldr", dialect.json_value("s.bullets"), "s.model", "s.prompt_version")
+    }
       FROM summaries s
       WHERE s.paper_id = p.id ORDER BY s.created_at DESC LIMIT 1) AS summary,
     coalesce(p.verdict, p.reason), p.decided_by, p.score
@@ -35,7 +42,7 @@ def _summary(text: str | None) -> models.Summary | None:
     return models.Summary(tldr, tuple(bullets), models.SummarySource.MODEL, model, prompt_version)
 
 
-Row = sqlite3.Row | tuple[Any, ...]
+Row = Sequence[Any]  # a row from either backend
 
 # What a new version of a paper replaces, in this order (see `paper_version_values`).
 PAPER_VERSION_COLUMNS = (

@@ -1,4 +1,5 @@
-"""Search SQL: FTS5 matching, ranking and filters. The query language lives in bot.search."""
+"""Search SQL: FTS5 matching, ranking and filters. The query language lives in bot.search;
+PostgreSQL's versions of these methods are in `bot.store.postgres`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 from bot.models import Paper
 from bot.store.connection import StoreBase
-from bot.store.dialect import BM25, FTS_MATCH, highlight
-from bot.store.rows import PAPER_COLUMNS, paper_from_row
+from bot.store.dialect import BM25, FTS_MATCH, fts_match, highlight
+from bot.store.rows import paper_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,24 @@ class SearchFilters:
         return "".join(f" AND {c}" for c in clauses), params
 
 
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """What to look for: plain words and phrases (a phrase is words joined by spaces),
+    all of them or, with `any_term`, any; and the author's name words, if given."""
+
+    terms: tuple[str, ...]
+    author: str | None = None
+    any_term: bool = False
+
+
+def _fts(query: TextQuery) -> str:
+    return fts_match(list(query.terms), query.author, query.any_term)
+
+
 class SearchStore(StoreBase):
-    async def nth_newest_match(self, match: str, filters: SearchFilters, n: int) -> int | None:
+    async def nth_newest_match(
+        self, query: TextQuery, filters: SearchFilters, n: int
+    ) -> int | None:
         """Row id of the n-th newest match, or None when fewer match. Walking the index
         in rowid order stops after n rows, unlike ranking, which scores every match."""
         where, params = filters.sql()
@@ -49,14 +66,14 @@ class SearchStore(StoreBase):
         async with self._conn.execute(
             f"SELECT f.rowid FROM papers_fts f{join} WHERE {FTS_MATCH}{where}"
             " ORDER BY f.rowid DESC LIMIT 1 OFFSET ?",
-            [match, *params, n - 1],
+            [_fts(query), *params, n - 1],
         ) as cur:
             row = await cur.fetchone()
         return row[0] if row else None
 
     async def search_ranked(
         self,
-        match: str,
+        query: TextQuery,
         filters: SearchFilters,
         limit: int,
         offset: int,
@@ -69,11 +86,11 @@ class SearchStore(StoreBase):
             where += " AND f.rowid >= ?"
             params.append(min_rowid)
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM"
+            f"SELECT {self._paper_columns} FROM"
             f" (SELECT f.rowid AS id, {BM25} AS score FROM papers_fts f{join}"
             f"   WHERE {FTS_MATCH}" + where + " ORDER BY score LIMIT ? OFFSET ?) m"
             " JOIN papers p ON p.id = m.id ORDER BY m.score, p.id DESC",
-            [match, *params, limit, offset],
+            [_fts(query), *params, limit, offset],
         ) as cur:
             return [paper_from_row(row) for row in await cur.fetchall()]
 
@@ -81,27 +98,27 @@ class SearchStore(StoreBase):
         """Newest, then most relevant, papers matching only filters (no text)."""
         where, params = filters.sql()
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE 1 = 1"
+            f"SELECT {self._paper_columns} FROM papers p WHERE 1 = 1"
             + where
             + " ORDER BY p.announced DESC, p.relevance DESC, p.id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ) as cur:
             return [paper_from_row(row) for row in await cur.fetchall()]
 
-    async def search_reference_bm25(self, match: str, limit: int) -> list[str]:
+    async def search_reference_bm25(self, query: TextQuery, limit: int) -> list[str]:
         """Plain FTS5 ranked by bm25 over every match: the baseline `bench/` compares against."""
         async with self._conn.execute(
             f"SELECT p.arxiv_id FROM papers_fts f JOIN papers p ON p.id = f.rowid"
             f" WHERE {FTS_MATCH} ORDER BY {BM25} LIMIT ?",
-            (match, limit),
+            (_fts(query), limit),
         ) as cur:
             return [row[0] for row in await cur.fetchall()]
 
-    async def count_matches(self, match: str, cap: int) -> int:
+    async def count_matches(self, query: TextQuery, cap: int) -> int:
         """How many papers match, counting no further than `cap`."""
         async with self._conn.execute(
             f"SELECT count(*) FROM (SELECT rowid FROM papers_fts WHERE {FTS_MATCH} LIMIT ?)",
-            (match, cap),
+            (_fts(query), cap),
         ) as cur:
             row = await cur.fetchone()
         return row[0] if row else 0
@@ -112,7 +129,7 @@ class SearchStore(StoreBase):
         return row[0] if row else 0
 
     async def newest_matches_marked(
-        self, match: str, filters: SearchFilters, limit: int, with_abstract: bool
+        self, query: TextQuery, filters: SearchFilters, limit: int, with_abstract: bool
     ) -> list[tuple[int, str, str, str | None]]:
         """The newest `limit` matches, newest first, with the matched words of the title,
         the authors (and the abstract if asked) wrapped in \x01...\x02. Unlike bm25,
@@ -125,7 +142,7 @@ class SearchStore(StoreBase):
             f" {highlight(2)}, {abstract}"
             f" FROM papers_fts f{join} WHERE {FTS_MATCH}{where}"
             " ORDER BY f.rowid DESC LIMIT ?",
-            [match, *params, limit],
+            [_fts(query), *params, limit],
         ) as cur:
             return [(row[0], row[1], row[2], row[3]) for row in await cur.fetchall()]
 
@@ -135,7 +152,8 @@ class SearchStore(StoreBase):
             return []
         marks = ",".join("?" * len(rowids))
         async with self._conn.execute(
-            f"SELECT p.id, {PAPER_COLUMNS} FROM papers p WHERE p.id IN ({marks})", list(rowids)
+            f"SELECT p.id, {self._paper_columns} FROM papers p WHERE p.id IN ({marks})",
+            list(rowids),
         ) as cur:
             found = {row[0]: paper_from_row(row[1:]) for row in await cur.fetchall()}
         return [found[i] for i in rowids if i in found]

@@ -14,16 +14,15 @@ from bot.models import (
     Subscription,
     SubscriptionStatus,
 )
-from bot.store.connection import StoreBase, iso, now_iso
-from bot.store.dialect import UniqueViolation
+from bot.store.connection import StoreBase
 from bot.store.rows import (
-    PAPER_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     message_from_json,
     message_json,
     paper_from_row,
     subscription_from_row,
 )
+from bot.store.times import iso, now_iso
 
 
 class _AlreadyDelivered(Exception):
@@ -70,19 +69,20 @@ class SubscriptionStore(StoreBase):
                 " VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, coalesce(?, 0), ?, ?,"
                 " coalesce(?, 0), ?, coalesce(?, 0))"
                 " ON CONFLICT (channel_id) DO UPDATE SET topics = excluded.topics,"
-                " shared_list = coalesce(?, shared_list), thread = coalesce(?, thread),"
-                " forum = excluded.forum, create_tags = coalesce(?, create_tags),"
-                " mention_role = CASE WHEN ? THEN NULL"
-                "   WHEN status = 'deleted' THEN excluded.mention_role"
-                "   ELSE coalesce(?, mention_role) END,"
+                " shared_list = coalesce(?, subscriptions.shared_list),"
+                " thread = coalesce(?, subscriptions.thread),"
+                " forum = excluded.forum, create_tags = coalesce(?, subscriptions.create_tags),"
+                " mention_role = CASE WHEN ? = 1 THEN NULL"
+                "   WHEN subscriptions.status = 'deleted' THEN excluded.mention_role"
+                "   ELSE coalesce(?, subscriptions.mention_role) END,"
                 # Kept on or off; when on, at the (maybe new) digest time from now on.
-                " next_weekly_at = CASE WHEN ? THEN"
-                "   CASE WHEN next_weekly_at IS NULL THEN NULL ELSE ? END"
+                " next_weekly_at = CASE WHEN ? = 1 THEN"
+                "   CASE WHEN subscriptions.next_weekly_at IS NULL THEN NULL ELSE ? END"
                 "   ELSE excluded.next_weekly_at END,"
                 " digest_time = excluded.digest_time, min_score = excluded.min_score,"
                 " post_empty = excluded.post_empty, next_due_at = excluded.next_due_at,"
-                " starts_on = CASE WHEN status = 'deleted' THEN excluded.starts_on"
-                "   ELSE starts_on END,"
+                " starts_on = CASE WHEN subscriptions.status = 'deleted' THEN excluded.starts_on"
+                "   ELSE subscriptions.starts_on END,"
                 " status = 'active', status_reason = NULL, failing_since = NULL, retry_at = NULL,"
                 " updated_at = excluded.updated_at",
                 (
@@ -167,12 +167,12 @@ class SubscriptionStore(StoreBase):
         digest_id = None
         async with self._transaction() as conn:
             if messages:
-                cur = await conn.execute(
+                digest_id = await self._insert_id(
+                    conn,
                     "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
                     " VALUES (?, 'papers', 0, ?)",
                     (subscription_id, now_iso()),
                 )
-                digest_id = cur.lastrowid
                 await conn.executemany(
                     "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",
                     [(digest_id, i, message_json(m)) for i, m in enumerate(messages)],
@@ -295,7 +295,8 @@ class SubscriptionStore(StoreBase):
             )
             params.extend(subscription.topics)
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.relevance >= ? AND p.announced >= ?"
+            f"SELECT {self._paper_columns} FROM papers p"
+            " WHERE p.relevance >= ? AND p.announced >= ?"
             " AND p.from_poll = 1"
             " AND NOT EXISTS (SELECT 1 FROM digest_papers d WHERE d.subscription_id = ?"
             "   AND d.paper_id = p.id)"
@@ -318,19 +319,20 @@ class SubscriptionStore(StoreBase):
         now = now_iso()
         try:
             async with self._transaction() as conn:
-                cur = await conn.execute(
+                digest_id = await self._insert_id(
+                    conn,
                     "INSERT INTO digests (subscription_id, kind, paper_count, created_at)"
                     " VALUES (?, ?, ?, ?)",
                     (subscription_id, kind, len(papers), now),
                 )
-                digest_id = cur.lastrowid
                 try:
                     await conn.executemany(
                         "INSERT INTO digest_papers (subscription_id, paper_id, digest_id, position)"
-                        " SELECT ?, id, ?, ? FROM papers WHERE arxiv_id = ?",
+                        " SELECT CAST(? AS INTEGER), id, CAST(? AS INTEGER), CAST(? AS INTEGER)"
+                        " FROM papers WHERE arxiv_id = ?",
                         [(subscription_id, digest_id, i, p.arxiv_id) for i, p in enumerate(papers)],
                     )
-                except UniqueViolation:
+                except self._sql.unique_violation:
                     raise _AlreadyDelivered from None
                 await conn.executemany(
                     "INSERT INTO digest_messages (digest_id, position, payload) VALUES (?, ?, ?)",

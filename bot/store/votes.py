@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.models import Paper
-from bot.store.connection import StoreBase, iso, now_iso
-from bot.store.rows import PAPER_COLUMNS, paper_from_row
+from bot.store.connection import StoreBase
+from bot.store.rows import paper_from_row
+from bot.store.times import iso, now_iso
 
 
 class VoteStore(StoreBase):
@@ -57,7 +58,7 @@ class VoteStore(StoreBase):
         if channel_id is not None:
             where, params = "channel_id = ?", [channel_id]
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS}, v.likes, v.dislikes FROM ("
+            f"SELECT {self._paper_columns}, v.likes, v.dislikes FROM ("
             "   SELECT paper_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes"
             f"   FROM votes WHERE {where} AND voted_at >= ? GROUP BY paper_id"
             "   HAVING sum(value) > 0) v JOIN papers p ON p.id = v.paper_id"
@@ -83,7 +84,7 @@ class VoteStore(StoreBase):
         """The `limit` papers most recently voted on in the channel, each with its net vote
         (👍 minus 👎)."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS}, v.net FROM (SELECT paper_id, sum(value) AS net,"
+            f"SELECT {self._paper_columns}, v.net FROM (SELECT paper_id, sum(value) AS net,"
             " max(voted_at) AS last FROM votes WHERE channel_id = ? GROUP BY paper_id"
             " ORDER BY last DESC, paper_id LIMIT ?) v"
             " JOIN papers p ON p.id = v.paper_id ORDER BY p.id",

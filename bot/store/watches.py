@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.models import OutgoingMessage, Paper, Watch, WatchKind, WatchNotice
-from bot.store.connection import StoreBase, now_iso
-from bot.store.dialect import UniqueViolation
-from bot.store.rows import PAPER_COLUMNS, message_from_json, message_json, paper_from_row
+from bot.store.connection import StoreBase
+from bot.store.rows import message_from_json, message_json, paper_from_row
+from bot.store.times import now_iso
 
 WATCH_COLUMNS = "id, user_id, guild_id, channel_id, kind, text, by_dm, dms_closed"
 
@@ -38,7 +38,7 @@ class WatchStore(StoreBase):
                     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (user_id, guild_id, channel_id, kind.value, text, int(by_dm), now_iso()),
                 )
-        except UniqueViolation:
+        except self._sql.unique_violation:
             return False
         return True
 
@@ -62,7 +62,7 @@ class WatchStore(StoreBase):
     async def unwatched_papers(self, limit: int = 2000) -> list[Paper]:
         """Papers polls brought that watches have not been matched against, oldest first."""
         async with self._conn.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.watched = 0 AND p.from_poll = 1"
+            f"SELECT {self._paper_columns} FROM papers p WHERE p.watched = 0 AND p.from_poll = 1"
             " ORDER BY p.id LIMIT ?",
             (limit,),
         ) as cur:
@@ -77,14 +77,16 @@ class WatchStore(StoreBase):
         papers now matched."""
         async with self._transaction() as conn:
             for user_id, message, told in notices:
-                cur = await conn.execute(
+                notice_id = await self._insert_id(
+                    conn,
                     "INSERT INTO watch_notices (user_id, payload) VALUES (?, ?)",
                     (user_id, message_json(message)),
                 )
                 await conn.executemany(
                     "INSERT INTO watch_hits (watch_id, paper_id, notice_id)"
-                    " SELECT ?, id, ? FROM papers WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
-                    [(watch_id, cur.lastrowid, arxiv_id) for watch_id, arxiv_id in told],
+                    " SELECT CAST(? AS INTEGER), id, CAST(? AS INTEGER) FROM papers"
+                    " WHERE arxiv_id = ? ON CONFLICT DO NOTHING",
+                    [(watch_id, notice_id, arxiv_id) for watch_id, arxiv_id in told],
                 )
             await conn.executemany(
                 "UPDATE papers SET watched = 1 WHERE arxiv_id = ?", [(i,) for i in matched]

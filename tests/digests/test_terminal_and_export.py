@@ -16,6 +16,8 @@ from tests.helpers import fixture_papers, make_paper
 
 THRESHOLD = 0.5
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 async def test_digest_lists_the_days_relevant_papers_best_first(store: Store) -> None:
     await store.upsert_papers(fixture_papers("2025-11-12") + fixture_papers("2025-10-03"))

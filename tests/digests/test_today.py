@@ -19,6 +19,8 @@ from tests.helpers import make_paper
 WEDNESDAY_MORNING = datetime(2025, 11, 12, 9, 0, tzinfo=UTC)
 SATURDAY_MORNING = datetime(2025, 11, 15, 9, 0, tzinfo=UTC)
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def test_the_announcement_schedule() -> None:
     assert listing_day(WEDNESDAY_MORNING) == date(2025, 11, 12)
@@ -36,7 +38,6 @@ async def poll(store: Store, started: datetime, outcome: str) -> None:
         "INSERT INTO polls (started_at, finished_at, outcome) VALUES (?, ?, ?)",
         (started.isoformat(), (started + timedelta(minutes=1)).isoformat(), outcome),
     )
-    await store._conn.commit()
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,9 @@ from bot.models import SearchQuery
 from bot.search import search_papers
 from bot.store import DatabaseTooNewError, Store, load_migrations
 from tests.helpers import make_paper
+from tests.postgres_server import PostgresServer
+
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
 
 
 async def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
@@ -67,7 +70,9 @@ async def test_upsert_counts_new_updated_unchanged(store: Store) -> None:
     assert paper is not None and paper.title == "Sparse attention, revisited"
 
 
-async def test_fts_index_follows_updates_and_deletes_without_python_help(store: Store) -> None:
+async def test_fts_index_follows_updates_and_deletes_without_python_help(
+    store: Store, backend: str
+) -> None:
     await store.upsert_papers([make_paper("2511.00003", "Quokka pruning")])
     assert len((await search_papers(store, SearchQuery(text="quokka"))).papers) == 1
     # A write that bypasses the Python layer still keeps the index in sync.
@@ -77,6 +82,8 @@ async def test_fts_index_follows_updates_and_deletes_without_python_help(store: 
     assert len((await search_papers(store, SearchQuery(text="wombat"))).papers) == 1
     await conn.execute("DELETE FROM papers WHERE arxiv_id = '2511.00003'")
     assert (await search_papers(store, SearchQuery(text="wombat"))).papers == []
+    if backend == "postgresql":
+        return  # the tsvector is a generated column: PostgreSQL keeps it by definition
     async with conn.execute("INSERT INTO papers_fts(papers_fts) VALUES('integrity-check')"):
         pass
 
@@ -95,3 +102,39 @@ async def test_cancelled_writes_never_leave_the_connection_in_a_transaction(stor
         await store.set_state("after", str(ticks))
     state = await store.get_state("after")
     assert state is not None and state[0] == "11"
+
+
+async def test_a_dropped_postgresql_connection_is_replaced_and_nothing_is_half_written(
+    store: Store, backend: str, postgres_server_for_test: PostgresServer | None
+) -> None:
+    """The server ends the store's connection (a restart, an admin, a failover): the next
+    reads reconnect by themselves, and a write cut off mid-transaction left nothing."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to lose")
+    assert postgres_server_for_test is not None
+    await store.set_state("before", "1")
+    async with store._conn.execute("SELECT current_database()") as cur:
+        database = (await cur.fetchone())[0]
+
+    def drop_connections() -> None:
+        postgres_server_for_test.psql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+
+    drop_connections()
+    assert (await store.get_state("before") or ("",))[0] == "1"  # read: reconnected
+
+    # A write whose transaction the drop cuts off fails, and none of it lands.
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+        async with store._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES ('half', '1', 'x')"
+            )
+            drop_connections()
+            await conn.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES ('other', '1', 'x')"
+            )
+    assert await store.get_state("half") is None
+    await store.set_state("after", "2")  # and writes work again
+    assert (await store.get_state("after") or ("",))[0] == "2"

@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.digests.delivery import Sender, deliver_due
 from bot.ingest import ArxivPacer, LookupReport, fetch_papers
 from bot.judge import RelevanceJudge
+from bot.leadership import Leadership, SoleProcess
 from bot.pipeline import classify_pending, run_cycle
 from bot.store import Store
 from bot.summarize import Summarizer
@@ -38,8 +39,13 @@ class Service:
         classifier: Classifier,
         summarizer: Summarizer | None = None,
         judge: RelevanceJudge | None = None,
+        leadership: Leadership | None = None,
+        heartbeat_key: str = "gateway_heartbeat",
     ) -> None:
         self.store = store
+        # Polls and digests run in the leading process only (always, on SQLite).
+        self.leadership: Leadership = leadership or SoleProcess()
+        self.heartbeat_key = heartbeat_key
         self.settings = settings
         self.classifier = classifier
         self.summarizer = summarizer
@@ -62,13 +68,11 @@ class Service:
     ) -> None:
         """Start the loops; `latency` returns None while the gateway is down."""
         self._direct = sender if isinstance(sender, DirectSender) else None
-        if poll:
-            self._tasks.append(asyncio.create_task(self._poll_forever(), name="poller"))
         self._tasks.append(
             asyncio.create_task(self._heartbeat_forever(ready, latency), name="heartbeat")
         )
         self._tasks.append(
-            asyncio.create_task(self._digests_forever(sender, ready, guild_ids), name="digests")
+            asyncio.create_task(self._lead_forever(sender, ready, guild_ids, poll), name="lead")
         )
 
     async def stop(self) -> None:
@@ -76,6 +80,32 @@ class Service:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.leadership.close()
+
+    async def _lead_forever(
+        self,
+        sender: Sender,
+        ready: Callable[[], Awaitable[object]],
+        guild_ids: Callable[[], Iterable[str]],
+        poll: bool,
+    ) -> None:
+        """Poll and post while this process leads; stand by while another does."""
+        while True:
+            await self.leadership.acquire()
+            try:
+                await self.store.set_state("leader", self.heartbeat_key)
+            except Exception:
+                log.exception("could not record the leader")
+            work = [asyncio.create_task(self._digests_forever(sender, ready, guild_ids))]
+            if poll:
+                work.append(asyncio.create_task(self._poll_forever()))
+            lost = asyncio.create_task(self.leadership.lost())
+            try:
+                await asyncio.wait([lost, *work], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (lost, *work):
+                    task.cancel()
+                await asyncio.gather(lost, *work, return_exceptions=True)
 
     async def poll_once(self) -> None:
         async with self.poll_lock:
@@ -140,7 +170,9 @@ class Service:
             seconds = latency()
             if seconds is not None:
                 try:
-                    await self.store.set_state("gateway_heartbeat", f"{seconds:.3f}")
+                    await self.store.set_state(self.heartbeat_key, f"{seconds:.3f}")
+                    if self.leadership.leading:
+                        await self.store.set_state("leader", self.heartbeat_key)
                 except Exception:
                     log.exception("could not record the gateway heartbeat")
             await asyncio.sleep(HEARTBEAT_RECORD_SECONDS)

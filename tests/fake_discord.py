@@ -25,6 +25,13 @@ APP_ID = "900000000000000001"
 BOT_ID = APP_ID
 GUILD_ID = "910000000000000001"
 OTHER_GUILD_ID = "910000000000000002"
+
+
+def shard_of(guild_id: str, shard_count: int) -> int:
+    """Discord's rule for which gateway shard carries a server's events."""
+    return (int(guild_id) >> 22) % shard_count
+
+
 CHANNEL_ID = "920000000000000001"
 SECOND_CHANNEL_ID = "920000000000000002"
 OTHER_GUILD_CHANNEL_ID = "920000000000000009"
@@ -286,11 +293,16 @@ class FakeDiscord:
     bot_manages_channels: bool = False  # the bot's role has Manage Channels
     dm_channels: dict[str, str] = field(default_factory=dict)  # DM channel id -> user id
     identified: threading.Event = field(default_factory=threading.Event)
+    shards_identified: list[tuple[int, int]] = field(default_factory=list)
+    recommended_shards: int = 1
 
     def __post_init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._sockets: list[web.WebSocketResponse] = []
+        # The shard each connection identified as, (id, count): events of a server go to
+        # its shard only, as Discord routes them.
+        self._shard_of_socket: dict[int, tuple[int, int]] = {}
         self._sequence = itertools.count(1)
         self._recent_posts: deque[float] = deque()
         self._lock = threading.Lock()
@@ -533,7 +545,11 @@ class FakeDiscord:
         return {"name": name, "type": spec["type"], "value": value}
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        guild_id = data.get("guild_id")
         for socket in list(self._sockets):
+            shard = self._shard_of_socket.get(id(socket), (0, 1))
+            if guild_id and shard_of(guild_id, shard[1]) != shard[0]:
+                continue
             if not socket.closed:
                 await socket.send_str(
                     json.dumps({"op": 0, "t": event, "s": next(self._sequence), "d": data})
@@ -554,6 +570,10 @@ class FakeDiscord:
                 self.heartbeats.append(time.monotonic())
                 await socket.send_str(json.dumps({"op": 11}))
             elif payload["op"] in (2, 6):  # identify, or resume: start afresh
+                shard_id, shard_count = payload["d"].get("shard") or [0, 1]
+                self._shard_of_socket[id(socket)] = (shard_id, shard_count)
+                with self._lock:
+                    self.shards_identified.append((shard_id, shard_count))
                 code = self.close_codes.pop(0) if self.close_codes else None
                 if code == 4004:  # Discord refuses the token at identify
                     await socket.close(code=4004, message=b"Authentication failed.")
@@ -566,29 +586,29 @@ class FakeDiscord:
                     await socket.close(code=code, message=b"fake close")
                     break
         self._sockets.remove(socket)
+        self._shard_of_socket.pop(id(socket), None)
         return socket
 
     async def _ready(self, socket: web.WebSocketResponse) -> None:
         self.readies += 1
+        shard_id, shard_count = self._shard_of_socket.get(id(socket), (0, 1))
+        guild_ids = [g for g in (GUILD_ID, OTHER_GUILD_ID) if shard_of(g, shard_count) == shard_id]
         ready = {
             "v": 10,
             "user": user(BOT_ID, "arxiv-bot", bot=True),
-            "guilds": [
-                {"id": GUILD_ID, "unavailable": True},
-                {"id": OTHER_GUILD_ID, "unavailable": True},
-            ],
+            "guilds": [{"id": g, "unavailable": True} for g in guild_ids],
             "session_id": f"session-{snowflake()}",
             "resume_gateway_url": f"ws://127.0.0.1:{self.port}/gateway",
             "application": {"id": APP_ID, "flags": 0},
             "private_channels": [],
             "relationships": [],
             "presences": [],
-            "shard": [0, 1],
+            "shard": [shard_id, shard_count],
         }
         await socket.send_str(
             json.dumps({"op": 0, "t": "READY", "s": next(self._sequence), "d": ready})
         )
-        for guild_id in (GUILD_ID, OTHER_GUILD_ID):
+        for guild_id in guild_ids:
             channels = [c for c in self.channels.values() if c["guild_id"] == guild_id]
             await socket.send_str(
                 json.dumps(
@@ -691,7 +711,7 @@ class FakeDiscord:
             return self._json(
                 {
                     "url": f"ws://127.0.0.1:{port}/gateway",
-                    "shards": 1,
+                    "shards": self.recommended_shards,
                     "session_start_limit": {
                         "total": 1000,
                         "remaining": 999,

@@ -126,19 +126,25 @@ def papers_shown(message: object) -> set[str]:
 
 
 async def database_with_due_digests(
-    database: Path, guild_id: str, channel_ids: list[str], due: datetime, day: str = "2025-11-12"
+    database: Path | str,
+    guild_id: str,
+    channel_ids: list[str],
+    due: datetime,
+    day: str = "2025-11-12",
 ) -> set[str]:
-    """A database holding a labelled day, classified, with every channel subscribed and its
-    digest falling due at `due` (a whole minute); returns the papers each digest must show."""
+    """A database (a SQLite file, or any database URL) holding a labelled day, classified,
+    with every channel subscribed and its digest falling due at `due` (a whole minute);
+    returns the papers each digest must show."""
     from bot.classify import load_classifier
     from bot.config import load_settings
     from bot.digests.schedule import preview_digest
     from bot.pipeline import classify_pending
-    from bot.store import Store
+    from bot.store import open_store
     from bot.subscriptions import subscribe
 
-    settings = load_settings(database_url=f"sqlite:///{database}")
-    store = await Store.open(database)
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    settings = load_settings(database_url=url)
+    store = await open_store(settings.storage)
     try:
         await store.upsert_papers(fixture_papers(day))
         await classify_pending(store, load_classifier())

@@ -14,6 +14,8 @@ from tests.helpers import ROOT, run_bot
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 @pytest.fixture
 def bot_env(fake_arxiv: FakeArxiv) -> dict[str, str]:

@@ -53,14 +53,14 @@ def service_env(tmp_path: Path, arxiv: FakeArxiv, discord: FakeDiscord, llm: Fak
 
 
 def start_service(
-    env: dict, cwd: Path, name: str
+    env: dict, cwd: Path, name: str, options: list[str] | None = None
 ) -> tuple[subprocess.Popen, Callable[[], tuple[str, str]]]:
     """Start `python -m bot run` with its output in files (a pipe nobody reads would
     fill up and block the service)."""
     out_path, err_path = cwd / f"{name}.out", cwd / f"{name}.err"
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
+            [sys.executable, "-m", "bot", "run", *(options or [])],
             env=bot_environment(env),
             cwd=cwd,
             stdout=out,

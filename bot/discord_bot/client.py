@@ -6,7 +6,9 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import discord
@@ -203,6 +205,14 @@ class DiscordSender:
         return str(sent.id)
 
 
+@dataclass(frozen=True, slots=True)
+class Shards:
+    """The gateway shards one process runs, of how many in all."""
+
+    ids: list[int]
+    count: int
+
+
 class ArxivBot(commands.Bot):
     """The Discord side: logs in, registers the slash commands, answers them, and runs the
     service (polls, digests, heartbeats) with a sender that posts to Discord."""
@@ -214,12 +224,13 @@ class ArxivBot(commands.Bot):
         store: Store,
         service: Service,
         run_poller: bool = True,
+        **shard_options: Any,
     ) -> None:
         # Slash commands and buttons need no privileged intents; guilds (not privileged)
         # keeps the server and channel cache that interactions and digests rely on.
         intents = discord.Intents.none()
         intents.guilds = True
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents)
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, **shard_options)
         self.discord_settings = discord_settings
         self.digests = digests
         self.store = store
@@ -277,9 +288,28 @@ class ArxivBot(commands.Bot):
         await super().close()
 
 
+class ShardedArxivBot(ArxivBot, commands.AutoShardedBot):
+    """The same bot over several gateway shards in one process (discord.py's
+    AutoShardedBot with the shard ids and count given)."""
+
+
 def bot_for(
-    settings: Settings, store: Store, service: Service, run_poller: bool = True
+    settings: Settings,
+    store: Store,
+    service: Service,
+    run_poller: bool = True,
+    shards: Shards | None = None,
 ) -> ArxivBot:
     """The client for these settings: its Discord section, and the digest section its
     commands need."""
-    return ArxivBot(settings.discord, settings.digests, store, service, run_poller)
+    if shards is None:
+        return ArxivBot(settings.discord, settings.digests, store, service, run_poller)
+    return ShardedArxivBot(
+        settings.discord,
+        settings.digests,
+        store,
+        service,
+        run_poller,
+        shard_ids=shards.ids,
+        shard_count=shards.count,
+    )

@@ -242,7 +242,7 @@ async def cmd_run(store: Store, settings: Settings, args: argparse.Namespace) ->
 
 async def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
     from bot.store.postgres import PostgresStore
-    from bot.store.transfer import copy_to_postgres
+    from bot.store.transfer import check_empty, copy_to_postgres
 
     target_storage = StorageSettings(args.url)
     if settings.storage.is_postgres or not target_storage.is_postgres:
@@ -255,11 +255,12 @@ async def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.database_path.is_file():
         print(f"error: no database at {settings.database_path}", file=sys.stderr)
         return 2
-    async with (
-        await open_store(settings.storage) as source,
-        await PostgresStore.connect(args.url) as target,
-    ):
-        copied = await copy_to_postgres(source, target)
+    # The target is looked at before anything is written, to either database.
+    async with await PostgresStore.connect(args.url, migrate=None) as target:
+        await check_empty(target)
+        async with await open_store(settings.storage) as source:
+            await target.migrate()
+            copied = await copy_to_postgres(source, target)
     for item in copied:
         print(f"  {item.table}: {item.rows:,} rows")
     print(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
@@ -28,6 +30,7 @@ from bot.watches import DirectSender, match_new_papers, send_notices
 log = logging.getLogger(__name__)
 
 DIGEST_CHECK_SECONDS = 30
+LEAD_RETRY_SECONDS = 10
 HEARTBEAT_RECORD_SECONDS = 30
 
 
@@ -46,6 +49,8 @@ class Service:
         # Polls and digests run in the leading process only (always, on SQLite).
         self.leadership: Leadership = leadership or SoleProcess()
         self.heartbeat_key = heartbeat_key
+        # Starts every delivery lease this process takes: a successor frees exactly these.
+        self.lease_prefix = f"{uuid.uuid4().hex[:12]}:"
         self.settings = settings
         self.classifier = classifier
         self.summarizer = summarizer
@@ -89,23 +94,46 @@ class Service:
         guild_ids: Callable[[], Iterable[str]],
         poll: bool,
     ) -> None:
-        """Poll and post while this process leads; stand by while another does."""
+        """Poll and post while this process leads; stand by while another does. A loop
+        that dies (the database unreachable, say) is logged and started again after a
+        pause, never in a tight loop."""
         while True:
             await self.leadership.acquire()
+            dead_leases = await self._take_over()
+            while self.leadership.leading:
+                work = [
+                    asyncio.create_task(self._digests_forever(sender, ready, dead_leases)),
+                    *([asyncio.create_task(self._poll_forever())] if poll else []),
+                ]
+                lost = asyncio.create_task(self.leadership.lost())
+                try:
+                    done, _ = await asyncio.wait([lost, *work], return_when=FIRST_COMPLETED)
+                finally:
+                    for task in (lost, *work):
+                        task.cancel()
+                    results = await asyncio.gather(lost, *work, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, Exception):
+                        log.error("leader loop ended: %s: %s", type(result).__name__, result)
+                if lost in done:
+                    break
+                dead_leases = [self.lease_prefix]  # what the ended loop may have held
+                await asyncio.sleep(LEAD_RETRY_SECONDS)
+
+    async def _take_over(self) -> list[str] | None:
+        """Record this process as the leader; the lease prefixes to free: the previous
+        leader's and this process's own (None on SQLite: every lease, one process)."""
+        if isinstance(self.leadership, SoleProcess):
+            return None
+        while True:
             try:
+                previous = await self.store.get_state("leader_leases")
                 await self.store.set_state("leader", self.heartbeat_key)
-            except Exception:
-                log.exception("could not record the leader")
-            work = [asyncio.create_task(self._digests_forever(sender, ready, guild_ids))]
-            if poll:
-                work.append(asyncio.create_task(self._poll_forever()))
-            lost = asyncio.create_task(self.leadership.lost())
-            try:
-                await asyncio.wait([lost, *work], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (lost, *work):
-                    task.cancel()
-                await asyncio.gather(lost, *work, return_exceptions=True)
+                await self.store.set_state("leader_leases", self.lease_prefix)
+                return [p for p in {self.lease_prefix, previous[0] if previous else ""} if p]
+            except Exception as exc:
+                log.error("could not record the leader (%s); again in %ds", exc, LEAD_RETRY_SECONDS)
+                await asyncio.sleep(LEAD_RETRY_SECONDS)
 
     async def poll_once(self) -> None:
         async with self.poll_lock:
@@ -181,12 +209,12 @@ class Service:
         self,
         sender: Sender,
         ready: Callable[[], Awaitable[object]],
-        guild_ids: Callable[[], Iterable[str]],
+        dead_leases: list[str] | None,
     ) -> None:
         await ready()
         # This is the one process that delivers: leases a dead predecessor left are void,
         # and its half-posted digests resume now (their nonces keep repeats out).
-        await self.store.clear_delivery_leases()
+        await self.store.clear_delivery_leases(dead_leases)
         # Every round also finishes digests left half-posted (by a crash or Discord failing),
         # each before anything new for its channel.
         while True:
@@ -197,6 +225,7 @@ class Service:
                     sender,
                     datetime.now(UTC),
                     tastes=self.tastes,
+                    holder_prefix=self.lease_prefix,
                 )
             except Exception:
                 log.exception("digest round failed; next one in %ds", DIGEST_CHECK_SECONDS)

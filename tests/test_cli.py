@@ -17,14 +17,20 @@ pytestmark = pytest.mark.loopback
 BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
 
 
+def on_backend(backend: str, database_url: str) -> dict[str, str]:
+    """SQLite: the default DATABASE_URL, as a new user has it; PostgreSQL: a test database."""
+    return {"DATABASE_URL": database_url} if backend == "postgresql" else {}
+
+
 @pytest.fixture
-def bot_env(fake_arxiv: FakeArxiv) -> dict[str, str]:
+def bot_env(fake_arxiv: FakeArxiv, backend: str, database_url: str) -> dict[str, str]:
     fake_arxiv.add_day("2025-10-03")
     fake_arxiv.add_day("2025-11-12")
     return {
         "ARXIV_API_URL": fake_arxiv.url,
         "ARXIV_DELAY_SECONDS": "0",
         "ARXIV_LOOKBACK_DAYS": "3650",
+        **on_backend(backend, database_url),
     }
 
 
@@ -35,12 +41,15 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
-def test_fetch_status_search_digest_export(tmp_path: Path, bot_env: dict[str, str]) -> None:
+def test_fetch_status_search_digest_export(
+    tmp_path: Path, bot_env: dict[str, str], backend: str
+) -> None:
     fetched = run_bot(["fetch"], tmp_path, bot_env)
     assert fetched.returncode == 0, fetched.stderr
     assert "Poll done: 351 new, 0 updated, 0 unchanged" in fetched.stdout
     assert "page 1:" in fetched.stderr  # progress on a backfill
-    assert (tmp_path / "data" / "arxiv-bot.db").exists()  # the default DATABASE_URL
+    # SQLite: the default DATABASE_URL; PostgreSQL: no file at all.
+    assert (tmp_path / "data" / "arxiv-bot.db").exists() == (backend == "sqlite")
 
     again = run_bot(["fetch"], tmp_path, bot_env)
     assert "Nothing new on arXiv" in again.stdout
@@ -70,11 +79,14 @@ def test_fetch_status_search_digest_export(tmp_path: Path, bot_env: dict[str, st
     assert "## October 3, 2025" in (tmp_path / "out" / "papers.md").read_text()
 
 
-def test_failed_poll_is_reported_and_recorded(tmp_path: Path) -> None:
+def test_failed_poll_is_reported_and_recorded(
+    tmp_path: Path, backend: str, database_url: str
+) -> None:
     env = {
         "ARXIV_API_URL": "http://127.0.0.1:9/api/query",
         "ARXIV_DELAY_SECONDS": "0",
         "ARXIV_RETRIES": "1",
+        **on_backend(backend, database_url),
     }
     result = run_bot(["fetch"], tmp_path, env)
     assert result.returncode == 1

@@ -259,4 +259,6 @@ async def test_polls_and_on_demand_lookups_share_arxivs_pace(
     assert await store.get_paper("2109.14119") is not None
     times = sorted(fake_arxiv.request_times)
     assert len(times) >= 5  # the poll's pages and the lookup
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.29
+    # Paced at the client; arrival at the server jitters by a thread switch or two on a
+    # busy machine, while unpaced requests would arrive milliseconds apart.
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.25

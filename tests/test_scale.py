@@ -84,7 +84,7 @@ def test_the_standby_takes_over_a_killed_leaders_delivery_and_posts_nothing_twic
             env_b, tmp_path / "b", "beta", ["--shard-ids", "1", "--shard-count", "2"]
         )
         wait_for(lambda: "standby" in standby_logs()[0], 60)
-        assert {(0, 2), (1, 2)} <= set(discord.shards_identified)
+        wait_for(lambda: {(0, 2), (1, 2)} <= set(discord.shards_identified), 60)
         postgres.psql("UPDATE subscriptions SET status = 'active'", database=database)
         # Kill the leader once a few messages are out and more are in flight.
         wait_for(lambda: sum(len(discord.posted(c)) for c in CHANNELS) >= 3, 90)

@@ -110,6 +110,8 @@ async def test_filters_narrow_results(archive: Store) -> None:
     for arxiv_id in in_category:
         paper = await archive.get_paper(arxiv_id)
         assert paper is not None and "cs.CV" in paper.categories
+    # However it is typed, on either backend.
+    assert await ids(archive, text="model", category="cs.cv", limit=100) == in_category
     assert await ids(archive, text="compression", author="Nikita Dvornik") == ["2511.08360"]
     assert await ids(archive, author="Dvornik") == ["2511.08360"]
     november = await ids(archive, text="language", since=date(2025, 11, 1), limit=100)

@@ -162,11 +162,13 @@ async def deliver_subscription(
     now: datetime,
     scheduled: bool = True,
     tastes: ChannelTastes | None = None,
+    holder_prefix: str = "",
 ) -> int:
     """Finish any digest a crash or a failure left half-posted, then post what is due;
     one delivery per subscription at a time, whoever asks. Raises DeliveryBusy when
-    another is under way."""
-    holder = uuid.uuid4().hex
+    another is under way. The lease's holder starts with `holder_prefix`: a process that
+    takes over from a dead leader frees exactly that leader's leases."""
+    holder = holder_prefix + uuid.uuid4().hex
     if not await store.claim_delivery(subscription.id, holder):
         raise DeliveryBusy(subscription.channel_id)
     try:
@@ -212,6 +214,7 @@ async def deliver_due(
     now: datetime | None = None,
     concurrency: int = DELIVERY_CONCURRENCY,
     tastes: ChannelTastes | None = None,
+    holder_prefix: str = "",
 ) -> int:
     """Deliver every due subscription, and the unsent rest of any earlier digest, several
     channels at a time (each channel's messages in order); one channel's failure never
@@ -227,7 +230,13 @@ async def deliver_due(
         async with gate:
             try:
                 return await deliver_subscription(
-                    store, settings, sender, subscription, now, tastes=tastes
+                    store,
+                    settings,
+                    sender,
+                    subscription,
+                    now,
+                    tastes=tastes,
+                    holder_prefix=holder_prefix,
                 )
             except DeliveryBusy:
                 log.debug("digest already being posted channel=%s", subscription.channel_id)

@@ -135,21 +135,26 @@ class StoreBase:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
-        async with self._write_lock:
+        async with self._write_lock, self._transaction_connection() as conn:
             try:
                 # Inside the try: a task cancelled while awaiting BEGIN still has it run on
                 # aiosqlite's thread, and must not leave the connection in a transaction.
                 for statement in self._sql.begin:
-                    await self._conn.execute(statement)
-                yield self._conn
+                    await conn.execute(statement)
+                yield conn
             except BaseException:
-                await asyncio.shield(self._rollback())
+                await asyncio.shield(self._rollback(conn))
                 raise
-            await self._conn.execute("COMMIT")
+            await conn.execute("COMMIT")
 
-    async def _rollback(self) -> None:
+    @asynccontextmanager
+    async def _transaction_connection(self) -> AsyncIterator[Connection]:
+        """The connection a transaction runs on: SQLite's one connection."""
+        yield self._conn
+
+    async def _rollback(self, conn: Connection) -> None:
         try:
-            await self._conn.execute("ROLLBACK")
+            await conn.execute("ROLLBACK")
         except sqlite3.OperationalError as exc:  # BEGIN itself failed: nothing to undo
             if "no transaction is active" not in str(exc):
                 raise

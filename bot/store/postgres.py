@@ -1,8 +1,9 @@
 """PostgreSQL as the store's backend, for installs that outgrow one process.
 
-The store's statements are shared SQL with `?` placeholders; `PgConnection` gives them
-the small part of aiosqlite's interface the store uses (execute as a cursor or a context
-manager, executemany, rowcount), over one asyncpg connection. Write transactions take a
+The store's statements are shared SQL with `?` placeholders; `PgDatabase` and
+`PgTransaction` give them the small part of aiosqlite's interface the store uses (execute
+as a cursor or a context manager, executemany, rowcount), over a small asyncpg pool.
+Write transactions take a
 transaction-scoped advisory lock, so writers in different processes take turns as they
 do on SQLite, and no read-then-write in the store needs rethinking. Full-text search
 uses the `tsvector` column of migration 001 and its GIN index.
@@ -14,6 +15,7 @@ import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Self
 
 import asyncpg
@@ -122,94 +124,116 @@ class _Pending:
         return None
 
 
-class PgConnection:
-    """One asyncpg connection shared by the store's tasks, one statement at a time. A
-    connection the server dropped (a restart, a failover) is replaced on the next
-    statement; a read or a BEGIN that met the drop is tried once more on the new one,
-    anything inside a transaction fails as it must (its transaction is gone)."""
+async def _run(raw: asyncpg.Connection, query: str, parameters: tuple[Any, ...]) -> PgCursor:
+    if _RETURNS_ROWS.search(query):
+        found = await raw.fetch(query, *parameters)
+        return PgCursor(found, len(found))
+    status = await raw.execute(query, *parameters)
+    count = status.rsplit(" ", 1)[-1]
+    return PgCursor((), int(count) if count.isdigit() else -1)
 
-    def __init__(self, conn: asyncpg.Connection, url: str) -> None:
-        self.raw = conn
-        self._url = url
-        self._lock = asyncio.Lock()
+
+_DROPPED = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)
+
+
+class PgTransaction:
+    """One transaction's connection, held from BEGIN to COMMIT. A connection the server
+    drops mid-transaction fails every later statement: the transaction is gone, and
+    nothing after the drop may run outside it."""
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
 
     def execute(self, sql: str, parameters: Iterable[Any] = (), /) -> _Pending:
-        return _Pending(self._execute(sql, tuple(parameters)))
+        return _Pending(self._execute(translate(sql), tuple(parameters)))
 
-    async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> PgCursor:
-        query = translate(sql)
-        rows = _RETURNS_ROWS.search(query) is not None
-        async with self._lock:
-            for attempt in range(2):
-                await self._reopen_if_closed()
-                in_transaction = self.raw.is_in_transaction()
-                try:
-                    if rows:
-                        found = await self.raw.fetch(query, *parameters)
-                        return PgCursor(found, len(found))
-                    status = await self.raw.execute(query, *parameters)
-                    break
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                    if self.raw.is_closed():
-                        safe = not in_transaction and _repeatable(query)
-                        if attempt == 0 and safe:
-                            continue
-                        raise DatabaseUnreachable(f"lost the PostgreSQL connection: {exc}") from exc
-                    await self._end_failed_transaction()
-                    raise
-        count = status.rsplit(" ", 1)[-1]
-        return PgCursor((), int(count) if count.isdigit() else -1)
-
-    async def _reopen_if_closed(self) -> None:
-        if self.raw.is_closed():
-            self.raw = await connect(self._url)
-
-    async def _end_failed_transaction(self) -> None:
-        # PostgreSQL refuses every statement after a failed one until ROLLBACK; other
-        # tasks share this connection, so end it now rather than when the writer's
-        # handler gets round to it (its ROLLBACK then finds nothing to undo).
-        if not self.raw.is_closed() and self.raw.is_in_transaction():
-            await self.raw.execute("ROLLBACK")
+    async def _execute(self, query: str, parameters: tuple[Any, ...]) -> PgCursor:
+        try:
+            return await _run(self.raw, query, parameters)
+        except _DROPPED as exc:
+            raise DatabaseUnreachable(f"lost the PostgreSQL connection: {exc}") from exc
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
         rows = [tuple(row) for row in parameters]
-        if not rows:
-            return
-        async with self._lock:
-            await self._reopen_if_closed()
+        if rows:
             try:
                 await self.raw.executemany(translate(sql), rows)
-            except asyncpg.PostgresError:
-                await self._end_failed_transaction()
-                raise
+            except _DROPPED as exc:
+                raise DatabaseUnreachable(f"lost the PostgreSQL connection: {exc}") from exc
 
     async def execute_script(self, sql: str) -> None:
         """Several statements in one go (a migration): the simple query protocol."""
-        async with self._lock:
-            await self._reopen_if_closed()
-            try:
-                await self.raw.execute(sql)
-            except asyncpg.PostgresError:
-                await self._end_failed_transaction()
-                raise
+        await self.raw.execute(sql)
 
     async def close(self) -> None:
-        await self.raw.close()
+        return None
+
+
+class PgDatabase:
+    """The store's connection to PostgreSQL: a small pool. A statement outside a
+    transaction runs on any pooled connection, so readers never wait for a writer, nor
+    see (or break) its transaction; a transaction takes a connection of its own. A read
+    that meets a dropped connection is tried once more on a fresh one."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    def execute(self, sql: str, parameters: Iterable[Any] = (), /) -> _Pending:
+        return _Pending(self._execute(translate(sql), tuple(parameters)))
+
+    async def _execute(self, query: str, parameters: tuple[Any, ...]) -> PgCursor:
+        for attempt in range(2):
+            try:
+                async with self.pool.acquire() as raw:
+                    return await _run(raw, query, parameters)
+            except _DROPPED as exc:
+                if attempt == 0 and _repeatable(query):
+                    continue
+                raise DatabaseUnreachable(f"lost the PostgreSQL connection: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        async with self.pool.acquire() as raw:
+            await PgTransaction(raw).executemany(sql, parameters)
+
+    async def close(self) -> None:
+        await asyncio.wait_for(self.pool.close(), 10)
 
 
 def _repeatable(query: str) -> bool:
-    """A statement that changes nothing by itself: safe to send again after a drop."""
+    """A statement that changes nothing: safe to send again after a drop."""
     head = query.lstrip().split(None, 1)[0].upper() if query.strip() else ""
-    return head in {"SELECT", "BEGIN", "ROLLBACK", "WITH", "VALUES", "SHOW"} and not (
-        head == "WITH" and re.search(r"\b(INSERT|UPDATE|DELETE)\b", query, re.I)
-    )
+    return head in {"SELECT", "VALUES", "SHOW"}
 
 
-async def connect(url: str) -> asyncpg.Connection:
-    """A connection, or DatabaseUnreachable with one line saying why."""
+# Store connections: the server notices a client machine that vanished (and frees its
+# locks) within a minute, a transaction left idle is ended, and a writer that cannot get
+# the write lock for a minute gives up with an error rather than hang.
+SESSION_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "idle_in_transaction_session_timeout": "60000",
+    "lock_timeout": "60000",
+}
+POOL_SIZE = 4
+
+
+async def connect(url: str, **options: Any) -> Any:
+    """A connection (or, with `pool=True`, a pool), or DatabaseUnreachable with one line
+    saying why."""
     where = StorageSettings(url).display_name
     try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        if options.pop("pool", False):
+            return await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                server_settings=SESSION_SETTINGS,
+                **options,
+            )
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS, **options)
     except asyncpg.InvalidPasswordError:
         raise DatabaseUnreachable(f"{where} refused the user name or password") from None
     except asyncpg.InvalidCatalogNameError:
@@ -253,23 +277,32 @@ class PostgresStore(Store):
     """The store on PostgreSQL. Search keeps SQLite's behaviour (words all required, then
     any; phrases; ranking title above abstract above authors) over `tsvector`."""
 
-    _pg: PgConnection
+    _db: PgDatabase
 
     @classmethod
-    async def connect(cls, url: str, *, migrate: bool = True) -> Self:
-        raw = await connect(url)
-        conn = PgConnection(raw, url)
+    async def connect(cls, url: str, *, migrate: bool | None = True) -> Self:
+        """Connected and migrated (True), checked to be current (False), or as it is
+        (None: `migrate-to` looks before it writes)."""
+        database = PgDatabase(await connect(url, pool=True))
         try:
-            store = cls(conn, POSTGRES)
-            store._pg = conn
+            store = cls(database, POSTGRES)
+            store._db = database
             if migrate:
                 await store.migrate()
-            else:
+            elif migrate is not None:
                 await store.check_schema_current()
         except BaseException:
-            await raw.close()
+            await database.close()
             raise
         return store
+
+    @asynccontextmanager
+    async def _transaction_connection(self) -> AsyncIterator[Any]:
+        try:
+            async with self._db.pool.acquire() as raw:
+                yield PgTransaction(raw)
+        except _DROPPED as exc:  # acquiring it, or giving back a dropped one
+            raise DatabaseUnreachable(f"lost the PostgreSQL connection: {exc}") from exc
 
     async def _has_table(self, name: str) -> bool:
         async with self._conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)) as cur:
@@ -277,10 +310,11 @@ class PostgresStore(Store):
         return bool(row[0])
 
     async def _run_script(self, conn: Any, sql: str) -> None:
-        await self._pg.execute_script(sql)
+        await conn.execute_script(sql)
 
-    async def _rollback(self) -> None:
-        await self._conn.execute("ROLLBACK")
+    async def _rollback(self, conn: Any) -> None:
+        if not conn.raw.is_closed():  # a dropped connection took its transaction along
+            await conn.raw.execute("ROLLBACK")
 
     # -- search -------------------------------------------------------------------------
 
@@ -365,6 +399,57 @@ class PostgresStore(Store):
             "backup copies SQLite databases; on PostgreSQL use pg_dump"
             " (README, 'Backups on PostgreSQL')"
         )
+
+
+class LeaderLock:
+    """PostgreSQL's session-level advisory lock on a connection of its own: held while
+    this process leads. The server frees it the moment that connection ends; keepalives
+    make it notice a client machine that vanished within about half a minute."""
+
+    def __init__(self, url: str, key: int = LEADER_LOCK_KEY) -> None:
+        self._url = url
+        self._key = key
+        self._raw: Any = None
+
+    async def try_take(self) -> bool:
+        """True once held; False while another session holds it. Raises
+        DatabaseUnreachable when the server cannot be reached."""
+        try:
+            if self._raw is None or self._raw.is_closed():
+                self._raw = await connect(self._url, server_settings=_LOCK_KEEPALIVE)
+            return bool(await self._raw.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
+        except (*_DROPPED, asyncpg.PostgresError) as exc:
+            self.drop()
+            raise DatabaseUnreachable(f"cannot ask for leadership: {exc}") from exc
+
+    async def still_held(self) -> bool:
+        """Whether the lock's connection is alive (and so the lock held). The caller
+        bounds how long it may take: cancelled, the connection is given up too."""
+        try:
+            await self._raw.fetchval("SELECT 1")
+            return True
+        except (*_DROPPED, asyncpg.PostgresError, AttributeError):
+            self.drop()
+            return False
+        except asyncio.CancelledError:
+            self.drop()
+            raise
+
+    def drop(self) -> None:
+        if self._raw is not None:
+            self._raw.terminate()
+        self._raw = None
+
+    async def release(self) -> None:
+        if self._raw is not None and not self._raw.is_closed():
+            try:
+                await asyncio.wait_for(self._raw.close(), 5)
+            except (*_DROPPED, asyncpg.PostgresError, TimeoutError):
+                self._raw.terminate()
+        self._raw = None
+
+
+_LOCK_KEEPALIVE = {k: v for k, v in SESSION_SETTINGS.items() if k.startswith("tcp_")}
 
 
 class BackupOnPostgres(Exception):

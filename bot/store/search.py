@@ -30,8 +30,8 @@ class SearchFilters:
             )
             params.append(self.topic)
         if self.category:  # categories is a JSON array; the quotes make the match exact
-            clauses.append("p.categories LIKE ?")
-            params.append(f'%"{self.category}"%')
+            clauses.append("lower(p.categories) LIKE ?")  # cs.lg as cs.LG, on both backends
+            params.append(f'%"{self.category.lower()}"%')
         if self.since:
             clauses.append("p.announced >= ?")
             params.append(self.since.isoformat())

@@ -203,13 +203,23 @@ class SubscriptionStore(StoreBase):
             )
             return cur.rowcount == 1
 
-    async def clear_delivery_leases(self) -> None:
-        """At start-up of the one delivering process: leases left by a process that died
-        would otherwise hold its channels back until they expire."""
+    async def clear_delivery_leases(self, holder_prefixes: Sequence[str] | None = None) -> None:
+        """When a process starts delivering: leases left by a process that died would
+        otherwise hold its channels back until they expire. All of them (None: the one
+        process of an SQLite install), or those whose holder starts with one of
+        `holder_prefixes` (the dead leader's, on PostgreSQL: a `/digest now` running in
+        another live process keeps its lease)."""
         async with self._transaction() as conn:
-            await conn.execute(
+            if holder_prefixes is None:
+                await conn.execute(
+                    "UPDATE subscriptions SET delivering_until = NULL, delivering_by = NULL"
+                    " WHERE delivering_by IS NOT NULL"
+                )
+                return
+            await conn.executemany(
                 "UPDATE subscriptions SET delivering_until = NULL, delivering_by = NULL"
-                " WHERE delivering_by IS NOT NULL"
+                " WHERE substr(delivering_by, 1, ?) = ?",
+                [(len(prefix), prefix) for prefix in holder_prefixes if prefix],
             )
 
     async def release_delivery(self, subscription_id: int, holder: str) -> None:

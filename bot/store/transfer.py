@@ -47,6 +47,30 @@ class Copied:
     rows: int
 
 
+async def check_empty(target: PostgresStore) -> None:
+    """Raise TransferError unless `target` holds no tables, or only this bot's, empty."""
+    async with target._conn.execute(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = current_schema() ORDER BY table_name"
+    ) as cur:
+        tables = [row[0] for row in await cur.fetchall()]
+    foreign = [t for t in tables if t not in TABLES and t not in _NOT_COPIED]
+    if foreign:
+        raise TransferError(
+            f"the PostgreSQL database holds tables this bot does not know ({', '.join(foreign)});"
+            " migrate-to copies into an empty database"
+        )
+    for table in TABLES:
+        if table not in tables:
+            continue
+        async with target._conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})") as cur:
+            if (await cur.fetchone())[0]:
+                raise TransferError(
+                    f"the PostgreSQL database already holds data (table {table});"
+                    " migrate-to copies into an empty database"
+                )
+
+
 async def copy_to_postgres(source: Store, target: PostgresStore) -> list[Copied]:
     """Copy every row of `source` (SQLite, migrated to the current schema) into `target`
     (PostgreSQL, migrated, empty)."""
@@ -54,15 +78,9 @@ async def copy_to_postgres(source: Store, target: PostgresStore) -> list[Copied]
     unknown = sorted(set(tables) - set(TABLES) - _NOT_COPIED)
     if unknown:
         raise TransferError(f"the copy does not know the tables {', '.join(unknown)}")
-    raw = target._pg.raw
-    for table in TABLES:
-        if await raw.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table})"):
-            raise TransferError(
-                f"the PostgreSQL database already holds data (table {table});"
-                " migrate-to copies into an empty database"
-            )
     copied = []
-    async with target._write_lock, raw.transaction():
+    await check_empty(target)
+    async with target._write_lock, target._db.pool.acquire() as raw, raw.transaction():
         for table in TABLES:
             columns = await _shared_columns(source, target, table)
             count = 0
@@ -101,7 +119,7 @@ async def _shared_columns(source: Store, target: PostgresStore, table: str) -> l
         ours = [row[1] for row in await cur.fetchall()]
     theirs = {
         row[0]
-        for row in await target._pg.raw.fetch(
+        for row in await target._db.pool.fetch(
             "SELECT column_name FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND table_name = $1"
             " AND is_generated = 'NEVER'",

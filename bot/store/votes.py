@@ -59,7 +59,8 @@ class VoteStore(StoreBase):
             where, params = "channel_id = ?", [channel_id]
         async with self._conn.execute(
             f"SELECT {self._paper_columns}, v.likes, v.dislikes FROM ("
-            "   SELECT paper_id, sum(value = 1) AS likes, sum(value = -1) AS dislikes"
+            "   SELECT paper_id, sum(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,"
+            "   sum(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes"
             f"   FROM votes WHERE {where} AND voted_at >= ? GROUP BY paper_id"
             "   HAVING sum(value) > 0) v JOIN papers p ON p.id = v.paper_id"
             " ORDER BY v.likes - v.dislikes DESC, v.likes DESC, p.announced DESC LIMIT ?",

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
 from bot.models import SearchQuery
 from bot.search import search_papers
 from bot.store import DatabaseTooNewError, Store, load_migrations
 from tests.helpers import make_paper
 from tests.postgres_server import PostgresServer
 
-BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+BOTH_BACKENDS = True
+STAMP = "2025-01-01T00:00:00+00:00"  # each database test runs on SQLite and on PostgreSQL
 
 
 async def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
@@ -129,12 +131,71 @@ async def test_a_dropped_postgresql_connection_is_replaced_and_nothing_is_half_w
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
         async with store._transaction() as conn:
             await conn.execute(
-                "INSERT INTO bot_state (key, value, updated_at) VALUES ('half', '1', 'x')"
+                "INSERT INTO bot_state (key, value, updated_at) VALUES ('half', '1', ?)", (STAMP,)
             )
             drop_connections()
             await conn.execute(
-                "INSERT INTO bot_state (key, value, updated_at) VALUES ('other', '1', 'x')"
+                "INSERT INTO bot_state (key, value, updated_at) VALUES ('other', '1', ?)", (STAMP,)
             )
     assert await store.get_state("half") is None
     await store.set_state("after", "2")  # and writes work again
     assert (await store.get_state("after") or ("",))[0] == "2"
+
+
+async def test_top_papers_count_likes_and_dislikes(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    await store.upsert_papers(
+        [make_paper("2511.00011", "Liked"), make_paper("2511.00012", "Disliked")]
+    )
+    guild, channel = "910000000000000001", "920000000000000001"
+    for user in ("1", "2", "3"):
+        await store.toggle_vote(guild, channel, user, "2511.00011", 1)
+    await store.toggle_vote(guild, channel, "4", "2511.00011", -1)
+    await store.toggle_vote(guild, channel, "1", "2511.00012", -1)
+    since = datetime.now(UTC) - timedelta(days=7)
+    top = await store.top_papers(guild, since, 10)
+    assert [(p.arxiv_id, likes, dislikes) for p, likes, dislikes in top] == [("2511.00011", 3, 1)]
+
+
+async def test_a_failing_read_elsewhere_never_touches_a_writers_transaction(
+    store: Store, backend: str
+) -> None:
+    """Other tasks read while a write is open (a poll storing papers while someone runs
+    /top): a read that fails, or is cancelled, leaves the writer's transaction whole."""
+    import asyncio
+
+    async with store._transaction() as conn:
+        await conn.execute(
+            "INSERT INTO bot_state (key, value, updated_at) VALUES ('w1', '1', ?)", (STAMP,)
+        )
+        with pytest.raises(Exception):  # noqa: B017 - each backend words it its own way
+            async with store._conn.execute("SELECT * FROM no_such_table"):
+                pass
+        reader = asyncio.create_task(store.get_state("w1"))
+        await asyncio.sleep(0)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await conn.execute(
+            "INSERT INTO bot_state (key, value, updated_at) VALUES ('w2', '1', ?)", (STAMP,)
+        )
+    assert await store.get_state("w1") is not None
+    assert await store.get_state("w2") is not None
+
+
+async def test_a_takeover_frees_the_dead_leaders_leases_and_no_others(
+    store: Store, settings: Settings
+) -> None:
+    from bot.subscriptions import subscribe
+
+    ids = []
+    for channel in ("920000000000000001", "920000000000000002"):
+        subscription = await subscribe(store, settings.digests, "910000000000000001", channel)
+        ids.append(subscription.id)
+    assert await store.claim_delivery(ids[0], "deadleader:1")
+    assert await store.claim_delivery(ids[1], "otherprocess:2")  # a /digest now elsewhere
+    await store.clear_delivery_leases(["deadleader:"])
+    assert await store.claim_delivery(ids[0], "newleader:3")  # freed
+    assert not await store.claim_delivery(ids[1], "newleader:4")  # still held
+    await store.clear_delivery_leases()  # SQLite's one process: every lease
+    assert await store.claim_delivery(ids[1], "newleader:5")

@@ -50,6 +50,8 @@ pytestmark = pytest.mark.loopback
 
 # -- registration -----------------------------------------------------------------------
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 async def test_commands_are_registered_with_their_options(
     running: ArxivBot, fake_discord: FakeDiscord

@@ -20,6 +20,8 @@ from tests.fake_discord import FORUM_ID, PAPERS_ROLE_ID, FakeDiscord
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def forum_posts(fake: FakeDiscord) -> list[dict]:
     return [c for c in fake.channels.values() if c.get("parent_id") == FORUM_ID]

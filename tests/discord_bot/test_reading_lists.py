@@ -36,6 +36,8 @@ from tests.fake_discord import (
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def saved_ids(text: str) -> list[str]:
     return [part.split(">)")[0] for part in text.split("](<https://arxiv.org/abs/")[1:]]

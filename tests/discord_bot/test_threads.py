@@ -24,6 +24,8 @@ from tests.fake_discord import CHANNEL_ID, MEMBER_ID, FakeDiscord
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 async def test_papers_go_in_a_thread_under_the_header_once_across_a_restart(
     bot_settings: Settings, papers_store: Store, fake_discord: FakeDiscord

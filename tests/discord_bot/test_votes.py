@@ -36,6 +36,8 @@ from tests.fake_discord import (
 
 pytestmark = pytest.mark.loopback
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def vote(fake: FakeDiscord, message: dict, arxiv_id: str, value: str, user: str) -> str:
     return fake.click(

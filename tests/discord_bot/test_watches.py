@@ -28,6 +28,8 @@ pytestmark = pytest.mark.loopback
 
 CLOSED_ID = "930000000000000003"  # accepts no direct message
 
+BOTH_BACKENDS = True  # each database test runs on SQLite and on PostgreSQL
+
 
 def test_what_a_watch_matches_and_what_it_refuses() -> None:
     def watch(kind: WatchKind, text: str) -> Watch:

@@ -249,3 +249,12 @@ def test_migrate_to_copies_an_sqlite_install_and_the_bot_carries_on_there(
 
 def _ids(text: str) -> set[str]:
     return set(re.findall(r"\d{4}\.\d{5}", text))
+
+
+def test_backup_on_postgresql_points_to_pg_dump(tmp_path: Path, postgres: PostgresServer) -> None:
+    url = postgres.create_database(template=postgres.template)
+    result = run_bot(["backup", str(tmp_path / "copy.db")], tmp_path, {"DATABASE_URL": url})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "pg_dump" in line and "README" in line
+    assert not (tmp_path / "copy.db").exists()

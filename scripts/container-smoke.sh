@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The image as a server admin runs it: build it, then --help, migrate, health and run against
 # loopback stand-ins for arXiv, OpenAI and Discord (the test suite's fakes, on the host
-# network), then `docker stop` and expect exit 0 within 10 seconds.
+# network), then `docker stop` and expect exit 0 within 10 seconds; then the same database
+# moved into a PostgreSQL server on the host with migrate-to, and the image run on it as
+# the leader of one shard.
 #
 # Needs a Docker engine and the test dependencies (.venv from the README's test command);
 # CI does not run it. Run it after changing the Dockerfile, the compose file or start-up:
@@ -72,4 +74,30 @@ took=$(( $(date +%s) - started ))
 code=$(docker inspect "$name" --format '{{.State.ExitCode}}')
 echo "exit code $code after ${took}s"
 [ "$code" = 0 ] && [ "$took" -lt 10 ]
+
+step "PostgreSQL: migrate-to from the volume's database, then run as the leader"
+# A throwaway server on the host (the test suite's), reached over the host network.
+pg=$(.venv/bin/python - <<'PY'
+from tests.postgres_server import PostgresServer
+server = PostgresServer().start()
+print(server.create_database("smoke"), server.data)
+PY
+)
+read -r pg_url pg_data <<< "$pg"
+pg_stop() { runuser -u postgres -- "$(dirname "$(readlink -f "$(command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1)")")/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true; }
+trap 'pg_stop; cleanup' EXIT
+docker run --rm --network host -v "$data:/data" "$image" python -m bot migrate-to "$pg_url" | tail -1
+docker rm -f "$name" >/dev/null
+docker run -d --name "$name" --network host --env-file .env.example \
+    -e DATABASE_URL="$pg_url" -e PROCESS_NAME=smoke \
+    -e DISCORD_TOKEN=smoke-token -e DISCORD_API_BASE_URL="$discord_url" \
+    -e ARXIV_API_URL="$arxiv_url" -e ARXIV_DELAY_SECONDS=0 "$image" \
+    python -m bot run --shard-ids 0 --shard-count 1 >/dev/null
+for _ in $(seq 60); do
+    docker exec "$name" python -m bot health 2>/dev/null | grep -q "^ok (leader)" && break
+    sleep 1
+done
+docker exec "$name" python -m bot health | tee /dev/stderr | grep -q "^ok (leader)"
+docker stop -t 10 "$name" >/dev/null
+[ "$(docker inspect "$name" --format '{{.State.ExitCode}}')" = 0 ]
 step "ok"

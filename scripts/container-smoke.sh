@@ -97,7 +97,9 @@ for _ in $(seq 60); do
     docker exec "$name" python -m bot health 2>/dev/null | grep -q "^ok (leader)" && break
     sleep 1
 done
-docker exec "$name" python -m bot health | tee /dev/stderr | grep -q "^ok (leader)"
+health=$(docker exec "$name" python -m bot health)
+echo "$health"
+[[ "$health" == "ok (leader)"* ]]
 docker stop -t 10 "$name" >/dev/null
 [ "$(docker inspect "$name" --format '{{.State.ExitCode}}')" = 0 ]
 step "ok"

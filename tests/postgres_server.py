@@ -50,12 +50,16 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    """`durable` keeps PostgreSQL's own defaults (fsync, synchronous commit, full-page
+    writes) for benchmarks; `parent` is where its temporary folder goes."""
+
+    def __init__(self, durable: bool = False, parent: Path | None = None) -> None:
         bindir = _server_bin()
         if bindir is None:
             raise RuntimeError("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-"))
+        self.durable = durable
+        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-", dir=parent))
         self.data = self.root / "data"
         self.port = _free_port()
         self._names = itertools.count()
@@ -84,10 +88,10 @@ class PostgresServer:
             "--no-sync",
             "--locale=C",
         )
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options += " -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             "pg_ctl",
             "-D",

@@ -48,3 +48,25 @@ def test_the_database_lands_on_the_volume_whatever_env_example_says() -> None:
     # No layer keeps the build's wheels: only the installed environment is copied.
     assert re.findall(r"^COPY --from=build (\S+)", text, re.M) == ["/opt/bot"]
     assert "ENV PATH=/opt/bot/bin:$PATH" in text
+
+
+def test_the_scale_profile_runs_postgresql_and_every_shard_once() -> None:
+    """`docker compose --profile scale up -d postgres shard-0 shard-1`: PostgreSQL and bot
+    processes whose shard ids cover 0..count-1 exactly once, all on that PostgreSQL; the
+    default `bot` service stays on SQLite and outside the profile."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = dict(re.findall(r"^  ([\w-]+):(.*?)(?=^  [\w-]+:|^\S|\Z)", text, re.M | re.S))
+    assert "profiles" not in services["bot"] and "sqlite:////data" in services["bot"]
+    assert "profiles: [scale]" in services["postgres"]
+    shards = {name: body for name, body in services.items() if "--shard-ids" in body}
+    assert len(shards) >= 2
+    counts, ids = set(), []
+    for body in shards.values():
+        assert "postgresql://" in body and "@postgres:5432/" in body
+        found = re.search(r'"--shard-ids", "([\d,]+)", "--shard-count", "(\d+)"', body)
+        assert found is not None
+        ids += [int(i) for i in found.group(1).split(",")]
+        counts.add(int(found.group(2)))
+    assert len(counts) == 1 and sorted(ids) == list(range(counts.pop()))
+    assert "profiles: [scale]" in text.split("shard-0:")[1].split("shard-1:")[0]
+    assert "docker compose --profile scale up -d postgres shard-0 shard-1" in text

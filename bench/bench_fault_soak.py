@@ -54,6 +54,20 @@ def start_bot(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
         )
 
 
+def tally(fake: FakeDiscord, channel_ids: list[str], expected: set[str]) -> dict[str, int]:
+    """What Discord holds: messages, papers missing from a channel, papers shown twice."""
+    lost = duplicates = messages = 0
+    for channel_id in channel_ids:
+        shown: Counter[str] = Counter()
+        posts = fake.posted(channel_id)
+        messages += len(posts)
+        for message in posts:
+            shown.update(papers_shown(message))
+        lost += len(expected - set(shown))
+        duplicates += sum(n - 1 for n in shown.values())
+    return {"messages": messages, "papers_lost": lost, "duplicate_papers": duplicates}
+
+
 def count_posts(fake: FakeDiscord, channel_ids: list[str]) -> int:
     return sum(len(fake.posted(c)) for c in channel_ids)
 
@@ -122,16 +136,12 @@ def soak(channels: int, error_rate: float, reset_rate: float, seed: int, limit_s
         if process.poll() is None:
             process.kill()
         fake.stop()
-    lost = duplicates = 0
-    messages = 0
-    for channel_id in channel_ids:
-        shown: Counter[str] = Counter()
-        posts = fake.posted(channel_id)
-        messages += len(posts)
-        for message in posts:
-            shown.update(papers_shown(message))
-        lost += len(expected - set(shown))
-        duplicates += sum(n - 1 for n in shown.values())
+    counted = tally(fake, channel_ids, expected)
+    lost, duplicates, messages = (
+        counted["papers_lost"],
+        counted["duplicate_papers"],
+        counted["messages"],
+    )
     with sqlite3.connect(database) as db:
         paused = db.execute("SELECT count(*) FROM subscriptions WHERE status != 'active'")
         not_active = paused.fetchone()[0]

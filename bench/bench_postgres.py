@@ -42,7 +42,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import asyncpg  # noqa: E402
-from bench_fault_soak import GLOBAL_LIMIT_PER_S, count_posts, start_bot  # noqa: E402
+from bench_fault_soak import GLOBAL_LIMIT_PER_S, count_posts, start_bot, tally  # noqa: E402
 from bench_store import (  # noqa: E402
     CORPUS,
     QUERIES,
@@ -333,19 +332,6 @@ class Completion:
             if posts and set().union(*map(papers_shown, posts)) >= self.expected:
                 self.left.discard(channel_id)
         return not self.left
-
-
-def tally(fake: FakeDiscord, ids: list[str], expected: set[str]) -> dict[str, int]:
-    lost = duplicates = messages = 0
-    for channel_id in ids:
-        shown: Counter[str] = Counter()
-        posts = fake.posted(channel_id)
-        messages += len(posts)
-        for message in posts:
-            shown.update(papers_shown(message))
-        lost += len(expected - set(shown))
-        duplicates += sum(n - 1 for n in shown.values())
-    return {"messages": messages, "papers_lost": lost, "duplicate_papers": duplicates}
 
 
 def deliver(backend: str, database: str, channels: int, latency: float, folder: Path, limit: float):

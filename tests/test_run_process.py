@@ -307,3 +307,17 @@ def test_sigterm_during_a_backup_exits_0_and_the_backup_completes(
     assert "Traceback" not in read_logs()[1]
     assert target.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert target.execute("SELECT count(*) FROM papers").fetchone()[0] > 0
+
+
+def test_a_sigterm_while_the_program_still_loads_stops_it_cleanly(
+    tmp_path: Path, servers: tuple[FakeArxiv, FakeDiscord, FakeOpenAI]
+) -> None:
+    """`docker stop` right after `docker start`: the signal lands while Python imports the
+    command line (a second or more), before the service has handlers of its own."""
+    arxiv, discord, llm = servers
+    env = service_env(tmp_path, arxiv, discord, llm)
+    process, read_logs = start_service(env, tmp_path, "early")
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert finished(process) == 0
+    assert "Traceback" not in read_logs()[1]

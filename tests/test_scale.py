@@ -258,3 +258,22 @@ def test_backup_on_postgresql_points_to_pg_dump(tmp_path: Path, postgres: Postgr
     [line] = result.stderr.strip().splitlines()
     assert "pg_dump" in line and "README" in line
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_migrate_to_refuses_a_database_holding_tables_of_its_own(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
+    database = tmp_path / "bot.db"
+    run_async(an_sqlite_install(database))
+    url = postgres.create_database()
+    postgres.psql("CREATE TABLE invoices (id int)", database=url.rsplit("/", 1)[1])
+    result = run_bot(["migrate-to", url], tmp_path, {"DATABASE_URL": f"sqlite:///{database}"})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "tables this bot does not know (invoices)" in line
+    tables = postgres.psql(
+        "SELECT string_agg(table_name, ',') FROM information_schema.tables"
+        " WHERE table_schema = 'public'",
+        database=url.rsplit("/", 1)[1],
+    )
+    assert tables == "invoices"  # nothing written

@@ -73,13 +73,12 @@ async def check_empty(target: PostgresStore) -> None:
 
 async def copy_to_postgres(source: Store, target: PostgresStore) -> list[Copied]:
     """Copy every row of `source` (SQLite, migrated to the current schema) into `target`
-    (PostgreSQL, migrated, empty)."""
+    (PostgreSQL, migrated; `check_empty` passed before either was written)."""
     tables = await _sqlite_tables(source)
     unknown = sorted(set(tables) - set(TABLES) - _NOT_COPIED)
     if unknown:
         raise TransferError(f"the copy does not know the tables {', '.join(unknown)}")
     copied = []
-    await check_empty(target)
     async with target._write_lock, target._db.pool.acquire() as raw, raw.transaction():
         for table in TABLES:
             columns = await _shared_columns(source, target, table)

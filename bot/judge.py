@@ -26,7 +26,7 @@ from bot.classify import Quality, measure
 from bot.config import JudgeSettings, ModelSettings
 from bot.models import Judgement, JudgeScope, Paper
 from bot.store import Store
-from bot.training import DayResult
+from bot.training import DayResult, LabelledPaper
 from bot.vocabulary import TOPICS
 
 log = logging.getLogger(__name__)
@@ -310,6 +310,53 @@ class JudgeMeasurement:
         ]
 
 
+def in_band(
+    results: Sequence[DayResult], low: float, high: float
+) -> list[tuple[LabelledPaper, float]]:
+    """The labelled papers whose held-out score falls in the band, the prompt's own
+    examples excepted: the papers a judge decides."""
+    return [
+        (paper, score)
+        for result in results
+        for paper, score in result.scored
+        if low <= score <= high and paper.arxiv_id not in EXAMPLE_IDS
+    ]
+
+
+def score_verdicts(
+    results: Sequence[DayResult],
+    verdicts: dict[str, bool],
+    low: float,
+    high: float,
+    model: str,
+    requests: int = 0,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> JudgeMeasurement:
+    """Decisions with and without `verdicts` (arXiv id -> relevant) inside the band,
+    against the labels. A band paper without a verdict keeps its offline decision, as
+    in the service."""
+    band = in_band(results, low, high)
+    judged = [(p, s) for p, s in band if p.arxiv_id in verdicts]
+    decided = {p.arxiv_id: verdicts[p.arxiv_id] for p, _ in judged}
+    scored = [(paper, score) for result in results for paper, score in result.scored]
+    truth = [paper.relevant for paper, _ in scored]
+    return JudgeMeasurement(
+        model=model,
+        low=low,
+        high=high,
+        band=len(band),
+        judged=len(judged),
+        requests=requests,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        right_offline=sum((s >= 0.5) == p.relevant for p, s in judged),
+        right_judge=sum(decided[p.arxiv_id] == p.relevant for p, _ in judged),
+        offline=measure([score >= 0.5 for _, score in scored], truth),
+        combined=measure([decided.get(p.arxiv_id, s >= 0.5) for p, s in scored], truth),
+    )
+
+
 async def measure_judge(
     model: ModelSettings, settings: JudgeSettings, results: Sequence[DayResult]
 ) -> JudgeMeasurement:
@@ -320,12 +367,7 @@ async def measure_judge(
     low, high = settings.band_low, settings.band_high
     verdicts: dict[str, bool] = {}
     requests = prompt_tokens = completion_tokens = 0
-    band = [
-        (paper, score)
-        for result in results
-        for paper, score in result.scored
-        if low <= score <= high and paper.arxiv_id not in EXAMPLE_IDS
-    ]
+    band = in_band(results, low, high)
     size = settings.batch_size
     try:
         for start in range(0, len(band), size):
@@ -342,20 +384,6 @@ async def measure_judge(
             verdicts.update((j.arxiv_id, j.relevant) for j in judgements)
     finally:
         await judge.close()
-    scored = [(paper, score) for result in results for paper, score in result.scored]
-    truth = [paper.relevant for paper, _ in scored]
-    in_band = [(p, s) for p, s in band if p.arxiv_id in verdicts]
-    return JudgeMeasurement(
-        model=judge.scope.model,
-        low=low,
-        high=high,
-        band=len(band),
-        judged=len(in_band),
-        requests=requests,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        right_offline=sum((s >= 0.5) == p.relevant for p, s in in_band),
-        right_judge=sum(verdicts[p.arxiv_id] == p.relevant for p, _ in in_band),
-        offline=measure([score >= 0.5 for _, score in scored], truth),
-        combined=measure([verdicts.get(p.arxiv_id, s >= 0.5) for p, s in scored], truth),
+    return score_verdicts(
+        results, verdicts, low, high, judge.scope.model, requests, prompt_tokens, completion_tokens
     )

@@ -1,0 +1,100 @@
+"""What a careful reader settling the close calls would make of the labelled days.
+
+    python bench/bench_second_reading.py                 # the default band, 0.15 to 0.85
+    python bench/bench_second_reading.py --low 0.10      # another band
+
+No model is reachable from the machines this project is built on, so the LLM judge has
+never been measured against a real model here. This script measures its stand-in: a
+blind second reading of the close calls (bench/data/second-reading.tsv: one verdict per
+paper, made from the title and abstract against bot/data/relevance.md with the labels
+hidden). It runs the leave-one-day-out evaluation, replaces the offline decision of
+every paper in the band with the reading's verdict, exactly as the service lets a
+judge's verdict decide, and scores both against the labels. A band paper without a
+verdict keeps its offline decision. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.classify import Quality  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.judge import score_verdicts  # noqa: E402
+from bot.training import cross_validate, load_labelled_days  # noqa: E402
+from bot.vocabulary import load_vocabulary  # noqa: E402
+
+LABELS = ROOT / "tests" / "fixtures" / "arxiv"
+READING = ROOT / "bench" / "data" / "second-reading.tsv"
+READER = "second reading"
+
+
+def read_verdicts(path: Path) -> dict[str, bool]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {
+            row["arxiv_id"]: row["relevant"] == "1"
+            for row in csv.DictReader(handle, delimiter="\t")
+        }
+
+
+def main() -> None:
+    defaults = Settings.model_fields
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--low", type=float, default=defaults["judge_band_low"].default)
+    parser.add_argument("--high", type=float, default=defaults["judge_band_high"].default)
+    args = parser.parse_args()
+
+    verdicts = read_verdicts(READING)
+    results = cross_validate(load_labelled_days(LABELS), load_vocabulary())
+    pooled = score_verdicts(results, verdicts, args.low, args.high, READER)
+
+    print(f"{'held-out day':<14}{'band':>6}{'read':>6}{'F1 offline':>12}{'F1 with reading':>17}")
+    per_day = {}
+    for result in results:
+        day = score_verdicts([result], verdicts, args.low, args.high, READER)
+        per_day[result.day] = round(day.combined.f1, 3)
+        print(
+            f"{result.day:<14}{day.band:>6}{day.judged:>6}"
+            f"{day.offline.f1:>12.2f}{day.combined.f1:>17.2f}"
+        )
+    print(
+        f"In the band {args.low:.2f}-{args.high:.2f}: {pooled.band} papers, {pooled.judged} read;"
+        f" offline right on {pooled.right_offline}, the reading on {pooled.right_judge}."
+    )
+    for name, quality in (("offline", pooled.offline), ("with reading", pooled.combined)):
+        print(
+            f"Pooled {name + ':':<14}P {quality.precision:.2f} R {quality.recall:.2f}"
+            f" F1 {quality.f1:.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "band": [args.low, args.high],
+                "band_papers": pooled.band,
+                "read": pooled.judged,
+                "right_offline": pooled.right_offline,
+                "right_reading": pooled.right_judge,
+                "offline": _figures(pooled.offline),
+                "with_reading": _figures(pooled.combined),
+                "per_day_f1_with_reading": per_day,
+            }
+        )
+    )
+
+
+def _figures(quality: Quality) -> dict:
+    return {
+        "precision": round(quality.precision, 3),
+        "recall": round(quality.recall, 3),
+        "f1": round(quality.f1, 3),
+    }
+
+
+if __name__ == "__main__":
+    main()

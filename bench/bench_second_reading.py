@@ -10,7 +10,9 @@ paper, made from the title and abstract against bot/data/relevance.md with the l
 hidden). It runs the leave-one-day-out evaluation, replaces the offline decision of
 every paper in the band with the reading's verdict, exactly as the service lets a
 judge's verdict decide, and scores both against the labels. A band paper without a
-verdict keeps its offline decision. Ends with one JSON line.
+verdict keeps its offline decision, and so does a paper the judge prompt uses as an
+example (the file holds five; they never count). It also lists every paper in the band
+where the reading and the label differ. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ sys.path.insert(0, str(ROOT))
 
 from bot.classify import Quality  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.judge import score_verdicts  # noqa: E402
+from bot.judge import in_band, score_verdicts  # noqa: E402
 from bot.training import cross_validate, load_labelled_days  # noqa: E402
 from bot.vocabulary import load_vocabulary  # noqa: E402
 
 LABELS = ROOT / "tests" / "fixtures" / "arxiv"
 READING = ROOT / "bench" / "data" / "second-reading.tsv"
 READER = "second reading"
+BORDERLINE = "[borderline]"  # the labeller's mark on a close call
 
 
 def read_verdicts(path: Path) -> dict[str, bool]:
+    verdicts: dict[str, bool] = {}
     with path.open(encoding="utf-8", newline="") as handle:
-        return {
-            row["arxiv_id"]: row["relevant"] == "1"
-            for row in csv.DictReader(handle, delimiter="\t")
-        }
+        for number, row in enumerate(csv.DictReader(handle, delimiter="\t"), 2):
+            arxiv_id, relevant = row.get("arxiv_id"), row.get("relevant")
+            if not arxiv_id or relevant not in ("0", "1") or arxiv_id in verdicts:
+                sys.exit(f"{path}:{number}: needs a new arxiv_id and relevant 0 or 1")
+            verdicts[arxiv_id] = relevant == "1"
+    return verdicts
 
 
 def main() -> None:
@@ -49,13 +55,15 @@ def main() -> None:
     parser.add_argument("--low", type=float, default=defaults["judge_band_low"].default)
     parser.add_argument("--high", type=float, default=defaults["judge_band_high"].default)
     args = parser.parse_args()
+    if not 0 <= args.low < args.high <= 1:
+        parser.error("the band needs 0 <= --low < --high <= 1")
 
     verdicts = read_verdicts(READING)
     results = cross_validate(load_labelled_days(LABELS), load_vocabulary())
     pooled = score_verdicts(results, verdicts, args.low, args.high, READER)
 
     print(f"{'held-out day':<14}{'band':>6}{'read':>6}{'F1 offline':>12}{'F1 with reading':>17}")
-    per_day = {}
+    per_day: dict[str, float] = {}
     for result in results:
         day = score_verdicts([result], verdicts, args.low, args.high, READER)
         per_day[result.day] = round(day.combined.f1, 3)
@@ -67,6 +75,19 @@ def main() -> None:
         f"In the band {args.low:.2f}-{args.high:.2f}: {pooled.band} papers, {pooled.judged} read;"
         f" offline right on {pooled.right_offline}, the reading on {pooled.right_judge}."
     )
+    read = [(p, s) for p, s in in_band(results, args.low, args.high) if p.arxiv_id in verdicts]
+    close = [(p, s) for p, s in read if p.reason.startswith(BORDERLINE)]
+    print(
+        f"Of them marked {BORDERLINE} by the labeller: {len(close)} read;"
+        f" offline right on {sum((s >= 0.5) == p.relevant for p, s in close)},"
+        f" the reading on {sum(verdicts[p.arxiv_id] == p.relevant for p, _ in close)}."
+    )
+    for paper, score in read:
+        if verdicts[paper.arxiv_id] != paper.relevant:
+            print(
+                f"  differs: {paper.arxiv_id} score {score:.2f} label {int(paper.relevant)}"
+                f" reading {int(verdicts[paper.arxiv_id])} | {paper.reason[:90]}"
+            )
     for name, quality in (("offline", pooled.offline), ("with reading", pooled.combined)):
         print(
             f"Pooled {name + ':':<14}P {quality.precision:.2f} R {quality.recall:.2f}"
@@ -88,7 +109,7 @@ def main() -> None:
     )
 
 
-def _figures(quality: Quality) -> dict:
+def _figures(quality: Quality) -> dict[str, float]:
     return {
         "precision": round(quality.precision, 3),
         "recall": round(quality.recall, 3),

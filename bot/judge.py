@@ -329,6 +329,7 @@ def score_verdicts(
     low: float,
     high: float,
     model: str,
+    *,
     requests: int = 0,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
@@ -385,5 +386,12 @@ async def measure_judge(
     finally:
         await judge.close()
     return score_verdicts(
-        results, verdicts, low, high, judge.scope.model, requests, prompt_tokens, completion_tokens
+        results,
+        verdicts,
+        low,
+        high,
+        judge.scope.model,
+        requests=requests,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
     )

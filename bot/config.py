@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -80,9 +81,10 @@ class StorageSettings:
         user name and password."""
         if not self.is_postgres:
             return str(self.database_path)
-        match = re.match(r"^postgres(?:ql)?://(?:[^@/]*@)?([^/?]*)(?:/([^?]*))?", self.database_url)
-        host, database = (match.group(1), match.group(2)) if match else ("", "")
-        return f"PostgreSQL at {host or 'localhost'}/{database or ''}".rstrip("/")
+        # The host follows the last "@": a password may hold "@" itself.
+        parts = urlsplit(self.database_url)
+        host, database = parts.netloc.rpartition("@")[2], parts.path.lstrip("/")
+        return f"PostgreSQL at {host or 'localhost'}/{database}".rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

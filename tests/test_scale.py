@@ -153,6 +153,11 @@ def test_shard_options_are_checked_before_anything_is_written(
     ("url", "says"),
     [
         ("postgresql://postgres@127.0.0.1:{closed}/x", "cannot connect to PostgreSQL at"),
+        # The password ("pa@ss-secret") holds an "@"; no part of it may reach the message.
+        (
+            "postgresql://postgres:pa@ss-secret@127.0.0.1:{closed}/x",
+            "cannot connect to PostgreSQL at 127.0.0.1:",
+        ),
         ("postgresql://nobody@127.0.0.1:{port}/postgres", "refused"),
         ("postgresql://postgres@127.0.0.1:{port}/no_such_db", "no such database"),
     ],
@@ -168,6 +173,7 @@ def test_a_database_that_cannot_be_used_gets_one_line_and_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+    assert "secret" not in result.stderr
 
 
 def test_a_newer_schema_on_postgresql_is_refused_and_left_alone(

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from asyncio import FIRST_COMPLETED
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.channel_taste import ChannelTastes
@@ -66,7 +66,6 @@ class Service:
         self,
         sender: Sender,
         ready: Callable[[], Awaitable[object]],
-        guild_ids: Callable[[], Iterable[str]],
         latency: Callable[[], float | None],
         *,
         poll: bool = True,
@@ -77,7 +76,7 @@ class Service:
             asyncio.create_task(self._heartbeat_forever(ready, latency), name="heartbeat")
         )
         self._tasks.append(
-            asyncio.create_task(self._lead_forever(sender, ready, guild_ids, poll), name="lead")
+            asyncio.create_task(self._lead_forever(sender, ready, poll), name="lead")
         )
 
     async def stop(self) -> None:
@@ -91,7 +90,6 @@ class Service:
         self,
         sender: Sender,
         ready: Callable[[], Awaitable[object]],
-        guild_ids: Callable[[], Iterable[str]],
         poll: bool,
     ) -> None:
         """Poll and post while this process leads; stand by while another does. A loop
@@ -199,7 +197,8 @@ class Service:
             if seconds is not None:
                 try:
                     await self.store.set_state(self.heartbeat_key, f"{seconds:.3f}")
-                    if self.leadership.leading:
+                    # Only several processes need to know who leads (health reads it).
+                    if self.leadership.leading and not isinstance(self.leadership, SoleProcess):
                         await self.store.set_state("leader", self.heartbeat_key)
                 except Exception:
                     log.exception("could not record the gateway heartbeat")

@@ -50,7 +50,7 @@ async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
     async def ready() -> None:
         return None
 
-    service.start(sender, ready, lambda: [GUILD], lambda: gateway["latency"], poll=False)
+    service.start(sender, ready, lambda: gateway["latency"], poll=False)
     await until(lambda: len(sender.posted) >= 2)
     assert {channel for channel, _ in sender.posted} == {CHANNEL}
     assert sender.posted[0][1].content.startswith("## arXiv efficiency digest · ")
@@ -63,7 +63,7 @@ async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
 
     # The gateway is up: its latency is recorded for `python -m bot health`.
     gateway["latency"] = 0.042
-    service.start(sender, ready, lambda: [GUILD], lambda: gateway["latency"], poll=False)
+    service.start(sender, ready, lambda: gateway["latency"], poll=False)
     try:
         for _ in range(250):
             recorded = await store.get_state("gateway_heartbeat")
@@ -71,6 +71,8 @@ async def test_due_digests_are_posted_and_heartbeats_recorded_until_stopped(
                 break
             await asyncio.sleep(0.02)
         assert recorded is not None and recorded[0] == "0.042"
+        # Who leads matters only with several processes: a sole one never records it.
+        assert await store.get_state("leader") is None
     finally:
         await service.stop()
 
@@ -89,7 +91,7 @@ async def test_a_restart_right_after_a_poll_starts_none(
         return None
 
     service = Service(store, settings, load_classifier())
-    service.start(sender, ready, lambda: [GUILD], lambda: None)
+    service.start(sender, ready, lambda: None)
     await asyncio.sleep(0.5)
     await service.stop()
     assert fake_arxiv.requests == []
@@ -99,7 +101,7 @@ async def test_a_restart_right_after_a_poll_starts_none(
         "UPDATE polls SET finished_at = ?",
         ((datetime.now(UTC) - timedelta(minutes=settings.poll_interval_minutes + 1)).isoformat(),),
     )
-    service.start(sender, ready, lambda: [GUILD], lambda: None)
+    service.start(sender, ready, lambda: None)
     try:
         await until(lambda: len(fake_arxiv.requests) > 0)
     finally:

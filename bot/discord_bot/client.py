@@ -260,7 +260,6 @@ class ArxivBot(commands.Bot):
         self.service.start(
             self.sender,
             ready=self.wait_until_ready,
-            guild_ids=lambda: [str(guild.id) for guild in self.guilds],
             latency=lambda: None if self.is_closed() or not self.is_ready() else self.latency,
             poll=self.run_poller,
         )

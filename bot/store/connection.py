@@ -75,21 +75,11 @@ def _read_migrations(directory: Path, allow_empty: bool = False) -> tuple[Migrat
     return tuple(found)
 
 
-class Cursor(Protocol):
-    rowcount: int
-
-    async def fetchone(self) -> Any: ...
-
-    async def fetchall(self) -> Any: ...
-
-    def __aiter__(self) -> Any: ...
-
-
 class Connection(Protocol):
     """What the store asks of a connection: aiosqlite's, or `bot.store.postgres`'s."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> Any:
-        """Awaitable for a Cursor, and usable as `async with ... as cursor`."""
+        """Awaitable for a cursor, and usable as `async with ... as cursor`."""
 
     async def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 

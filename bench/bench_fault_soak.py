@@ -22,7 +22,6 @@ import json
 import random
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,24 +33,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fake_discord import GUILD_ID, FakeDiscord, text_channel  # noqa: E402
-from tests.helpers import (  # noqa: E402
-    bot_environment,
-    database_with_due_digests,
-    papers_shown,
-)
+from tests.helpers import database_with_due_digests, papers_shown  # noqa: E402
+from tests.test_run_process import start_service  # noqa: E402
 
 GLOBAL_LIMIT_PER_S = 50
 
 
-def start_bot(env: dict[str, str], folder: Path, name: str) -> subprocess.Popen:
-    with (folder / f"{name}.log").open("w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            env=bot_environment(env),
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+NO_ARXIV = "http://127.0.0.1:9/api/query"  # nothing listens: the poll fails at once
+
+
+def run_env(database_url: str, fake: FakeDiscord, name: str) -> dict[str, str]:
+    """`python -m bot run` against the loopback Discord, with no arXiv to poll."""
+    return {
+        "DATABASE_URL": database_url,
+        "PROCESS_NAME": name,
+        "DISCORD_TOKEN": "bench-token",
+        "DISCORD_API_BASE_URL": fake.api_base,
+        "DISCORD_GUILD_ID": GUILD_ID,
+        "ARXIV_API_URL": NO_ARXIV,
+        "ARXIV_RETRIES": "0",
+        "LOG_LEVEL": "INFO",
+    }
 
 
 def tally(fake: FakeDiscord, channel_ids: list[str], expected: set[str]) -> dict[str, int]:
@@ -90,21 +92,13 @@ def soak(channels: int, error_rate: float, reset_rate: float, seed: int, limit_s
     due = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
     database = folder / "bot.db"
     expected = asyncio.run(database_with_due_digests(database, GUILD_ID, channel_ids, due))
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "DISCORD_TOKEN": "bench-token",
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GUILD_ID": GUILD_ID,
-        "ARXIV_API_URL": "http://127.0.0.1:9/api/query",  # nothing there: the poll fails fast
-        "ARXIV_RETRIES": "0",
-        "LOG_LEVEL": "INFO",
-    }
+    env = run_env(f"sqlite:///{database}", fake, "soak")
     per_channel = None
     wait = (due - datetime.now(UTC)).total_seconds()
     print(f"{channels} channels, due in {wait:.0f} s; {len(expected)} papers each", file=sys.stderr)
     time.sleep(max(0.0, wait))
     started = time.monotonic()
-    process = start_bot(env, folder, "first")
+    process, first_logs = start_service(env, folder, "first")
     # Kill it somewhere inside the delivery: after 10% to 90% of the messages it will post.
     try:
         while not count_posts(fake, channel_ids):
@@ -119,7 +113,7 @@ def soak(channels: int, error_rate: float, reset_rate: float, seed: int, limit_s
         killed_at = time.monotonic() - started
         posted_at_kill = count_posts(fake, channel_ids)
         print(f"SIGKILL at {killed_at:.1f} s, {posted_at_kill} posts", file=sys.stderr)
-        process = start_bot(env, folder, "second")
+        process, second_logs = start_service(env, folder, "second")
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             done = all(
@@ -145,7 +139,7 @@ def soak(channels: int, error_rate: float, reset_rate: float, seed: int, limit_s
     with sqlite3.connect(database) as db:
         paused = db.execute("SELECT count(*) FROM subscriptions WHERE status != 'active'")
         not_active = paused.fetchone()[0]
-    log = (folder / "first.log").read_text() + (folder / "second.log").read_text()
+    log = "".join(first_logs() + second_logs())
     floor = messages / GLOBAL_LIMIT_PER_S
     return {
         "channels": channels,

@@ -51,7 +51,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import asyncpg  # noqa: E402
-from bench_fault_soak import GLOBAL_LIMIT_PER_S, count_posts, start_bot, tally  # noqa: E402
+from bench_fault_soak import (  # noqa: E402
+    GLOBAL_LIMIT_PER_S,
+    count_posts,
+    run_env,
+    tally,
+)
 from bench_store import (  # noqa: E402
     CORPUS,
     QUERIES,
@@ -71,8 +76,6 @@ from tests.fake_discord import GUILD_ID, FakeDiscord, text_channel  # noqa: E402
 from tests.helpers import database_with_due_digests, papers_shown  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 from tests.test_run_process import start_service, wait_for  # noqa: E402
-
-NO_ARXIV = "http://127.0.0.1:9/api/query"  # nothing listens: the poll fails at once
 
 
 def log(text: str = "") -> None:
@@ -307,19 +310,6 @@ def loopback_discord(ids: list[str], latency: float) -> FakeDiscord:
     return fake.start()
 
 
-def run_env(database_url: str, fake: FakeDiscord, name: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url,
-        "PROCESS_NAME": name,
-        "DISCORD_TOKEN": "bench-token",
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GUILD_ID": GUILD_ID,
-        "ARXIV_API_URL": NO_ARXIV,
-        "ARXIV_RETRIES": "0",
-        "LOG_LEVEL": "INFO",
-    }
-
-
 class Completion:
     """Which channels show every expected paper, rechecking only the unfinished ones."""
 
@@ -349,7 +339,7 @@ def deliver(backend: str, database: str, channels: int, latency: float, folder: 
     log(f"delivery on {backend}: {channels} channels subscribed in {setup:.0f}s; starting `run`")
     load = os.getloadavg()[0]
     started = time.monotonic()
-    process = start_bot(run_env(url, fake, backend), folder, f"deliver-{backend}")
+    process, read_logs = start_service(run_env(url, fake, backend), folder, f"deliver-{backend}")
     done = Completion(fake, ids, expected)
     first = None
     try:
@@ -368,7 +358,7 @@ def deliver(backend: str, database: str, channels: int, latency: float, folder: 
             process.kill()
         fake.stop()
     figures = tally(fake, ids, expected)
-    text = (folder / f"deliver-{backend}.log").read_text()
+    text = "".join(read_logs())
     floor = figures["messages"] / GLOBAL_LIMIT_PER_S
     return {
         "backend": backend,

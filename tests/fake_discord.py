@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import json
 import random
-import socket as stdlib_socket  # `socket` names the gateway's websockets below
 import threading
 import time
 from collections import Counter, deque
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.loopback import unused_port
 
 APP_ID = "900000000000000001"
 BOT_ID = APP_ID
@@ -184,13 +185,6 @@ def guild(
         "afk_timeout": 300,
         "joined_at": "2025-01-01T00:00:00+00:00",
     }
-
-
-def _closed_port() -> int:
-    """A loopback port nobody listens on: connecting to it is refused."""
-    with stdlib_socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _multipart(raw: bytes, headers: Any) -> dict[str, Any]:
@@ -707,7 +701,7 @@ class FakeDiscord:
             port = self.port
             if self.gateway_refusals > 0:
                 self.gateway_refusals -= 1
-                port = _closed_port()
+                port = unused_port()
             return self._json(
                 {
                     "url": f"ws://127.0.0.1:{port}/gateway",

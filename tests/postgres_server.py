@@ -14,12 +14,13 @@ import contextlib
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.loopback import unused_port
 
 T = TypeVar("T")
 
@@ -43,12 +44,6 @@ def available() -> bool:
     return _server_bin() is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     """`durable` keeps PostgreSQL's own defaults (fsync, synchronous commit, full-page
     writes) for benchmarks; `parent` is where its temporary folder goes."""
@@ -61,7 +56,7 @@ class PostgresServer:
         self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="bot-pg-", dir=parent))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = unused_port()
         self._names = itertools.count()
         self._as_postgres = os.geteuid() == 0
         self.template: str | None = None

@@ -31,6 +31,7 @@ from tests.helpers import (
     papers_shown,
     run_bot,
 )
+from tests.loopback import unused_port
 from tests.postgres_server import PostgresServer, run_async
 from tests.test_run_process import finished, start_service, wait_for
 from tests.test_service import RecordingSender
@@ -165,9 +166,7 @@ def test_shard_options_are_checked_before_anything_is_written(
 def test_a_database_that_cannot_be_used_gets_one_line_and_exit_2(
     tmp_path: Path, postgres: PostgresServer, url: str, says: str
 ) -> None:
-    from tests.fake_discord import _closed_port
-
-    url = url.format(port=postgres.port, closed=_closed_port())
+    url = url.format(port=postgres.port, closed=unused_port())
     result = run_bot(["status"], tmp_path, {"DATABASE_URL": url})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

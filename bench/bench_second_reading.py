@@ -75,18 +75,21 @@ def main() -> None:
         f"In the band {args.low:.2f}-{args.high:.2f}: {pooled.band} papers, {pooled.judged} read;"
         f" offline right on {pooled.right_offline}, the reading on {pooled.right_judge}."
     )
-    read = [(p, s) for p, s in in_band(results, args.low, args.high) if p.arxiv_id in verdicts]
-    close = [(p, s) for p, s in read if p.reason.startswith(BORDERLINE)]
-    print(
-        f"Of them marked {BORDERLINE} by the labeller: {len(close)} read;"
-        f" offline right on {sum((s >= 0.5) == p.relevant for p, s in close)},"
-        f" the reading on {sum(verdicts[p.arxiv_id] == p.relevant for p, _ in close)}."
+    borderline = {
+        p.arxiv_id for r in results for p, _ in r.scored if p.reason.startswith(BORDERLINE)
+    }
+    close = score_verdicts(
+        results, {i: v for i, v in verdicts.items() if i in borderline}, args.low, args.high, READER
     )
-    for paper, score in read:
-        if verdicts[paper.arxiv_id] != paper.relevant:
+    print(
+        f"Of them marked {BORDERLINE} by the labeller: {close.judged} read;"
+        f" offline right on {close.right_offline}, the reading on {close.right_judge}."
+    )
+    for paper, score in in_band(results, args.low, args.high):
+        if verdicts.get(paper.arxiv_id, paper.relevant) != paper.relevant:
             print(
                 f"  differs: {paper.arxiv_id} score {score:.2f} label {int(paper.relevant)}"
-                f" reading {int(verdicts[paper.arxiv_id])} | {paper.reason[:90]}"
+                f" reading {int(not paper.relevant)} | {paper.reason[:90]}"
             )
     for name, quality in (("offline", pooled.offline), ("with reading", pooled.combined)):
         print(

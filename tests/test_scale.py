@@ -3,6 +3,7 @@ leader that posts, and a standby that takes over when the leader is killed."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import sqlite3
@@ -17,9 +18,11 @@ import pytest
 from bot.classify import load_classifier
 from bot.config import StorageSettings, load_settings
 from bot.digests.delivery import deliver_due
+from bot.leadership import LockLeadership
 from bot.models import ListOwner, WatchKind
 from bot.pipeline import classify_pending
 from bot.store import open_store
+from bot.store.postgres import LeaderLock
 from bot.store.transfer import TABLES
 from bot.subscriptions import subscribe
 from tests.fake_arxiv import FakeArxiv
@@ -282,3 +285,36 @@ def test_migrate_to_refuses_a_database_holding_tables_of_its_own(
         database=url.rsplit("/", 1)[1],
     )
     assert tables == "invoices"  # nothing written
+
+
+async def test_a_leader_whose_lock_connection_dies_stops_leading_and_a_standby_takes_over(
+    postgres: PostgresServer,
+) -> None:
+    """The leader checks its lock's connection; when the server ends it (here
+    pg_terminate_backend, in life a restart or a network cut) it stops leading at once,
+    and the standby asking next leads instead."""
+    url = postgres.create_database()
+    name = url.rsplit("/", 1)[1]
+    first_lock = LeaderLock(url)
+    first = LockLeadership(first_lock, retry_seconds=0.1, check_seconds=0.1)
+    second = LockLeadership(LeaderLock(url), retry_seconds=0.1, check_seconds=0.1)
+    try:
+        await first.acquire()
+        standby = asyncio.create_task(second.acquire())
+        await asyncio.sleep(0.5)
+        assert first.leading and not second.leading and not standby.done()
+
+        ended = await asyncio.to_thread(
+            postgres.psql,
+            "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_database d"
+            f" ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = '{name}'",
+        )
+        assert ended == "1"
+        async with asyncio.timeout(5):
+            await first.lost()
+            await standby
+        assert not first.leading and second.leading
+        assert not await first_lock.try_take()  # the lock is the standby's now
+    finally:
+        await first.close()
+        await second.close()

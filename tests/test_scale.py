@@ -136,6 +136,11 @@ def test_shard_options_are_checked_before_anything_is_written(
     assert outside.stderr.strip() == (
         "error: --shard-ids 4 outside --shard-count 4 (shards are numbered 0 to 3)"
     )
+    no_count = run_bot(["run", "--shard-ids", "0"], tmp_path, env)
+    assert no_count.returncode == 2
+    assert no_count.stderr.strip() == (
+        "error: --shard-count must be given, 1 or more, with --shard-ids"
+    )
     on_sqlite = run_bot(
         ["run", "--shard-ids", "0", "--shard-count", "2"],
         tmp_path,
